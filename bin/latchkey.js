@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// The `latchkey` command: runs the TypeScript CLI through tsx, so no build step is needed.
+import { register } from 'tsx/esm/api';
+
+register();
+const { runCli } = await import('../src/cli/main.ts');
+process.exitCode = await runCli(process.argv.slice(2), process.env, {
+  stdout: (line) => console.log(line),
+  stderr: (line) => console.error(line),
+});

@@ -1,0 +1,131 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { OidcPayloadStore } from '../store/oidc-payloads.js';
+import type { User, UserStore } from '../store/users.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+
+export const minimumPasswordLength = 8;
+// Longer inputs only cost hashing time; NIST SP 800-63B asks for at least 64 characters to be allowed.
+export const maximumPasswordLength = 1024;
+
+export class AccountError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AccountError';
+  }
+}
+
+/** Case-insensitive, Unicode-normalised form used for storage and lookup. */
+export function normalizeEmail(email: string): string {
+  return email.trim().normalize('NFC').toLowerCase();
+}
+
+function checkEmail(email: string): string {
+  const normalized = normalizeEmail(email);
+  if (normalized.length > 320 || !/^[^\s@]+@[^\s@]+$/.test(normalized)) {
+    throw new AccountError(`"${email}" is not a valid email address`);
+  }
+  return normalized;
+}
+
+function checkPassword(password: string): void {
+  if (password.length < minimumPasswordLength) {
+    throw new AccountError(`the password must have at least ${minimumPasswordLength} characters`);
+  }
+  if (password.length > maximumPasswordLength) {
+    throw new AccountError(`the password must have at most ${maximumPasswordLength} characters`);
+  }
+}
+
+export type NewUser = {
+  email: string;
+  password: string;
+  givenName?: string;
+  familyName?: string;
+  isAdmin?: boolean;
+  emailVerified?: boolean;
+};
+
+export type Accounts = ReturnType<typeof createAccounts>;
+
+export function createAccounts(deps: { users: UserStore; payloads: OidcPayloadStore; now?: () => number }) {
+  const { users, payloads } = deps;
+  const now = deps.now ?? Date.now;
+  let decoyHash: Promise<string> | undefined;
+
+  async function requireUser(email: string): Promise<User> {
+    const user = await users.findByEmail(normalizeEmail(email));
+    if (!user) throw new AccountError(`no user with email ${normalizeEmail(email)}`);
+    return user;
+  }
+
+  return {
+    /**
+     * Returns the active user whose password matches, or undefined. An unknown email still pays for one
+     * argon2id verification against a decoy hash, so timing does not tell which emails exist.
+     */
+    async authenticate(email: string, password: string): Promise<User | undefined> {
+      if (password.length > maximumPasswordLength) return undefined;
+      const user = await users.findByEmail(normalizeEmail(email));
+      if (!user) {
+        decoyHash ??= hashPassword(randomBytes(16).toString('hex'));
+        await verifyPassword(await decoyHash, password);
+        return undefined;
+      }
+      const isMatch = await verifyPassword(user.passwordHash, password);
+      return isMatch && user.isActive ? user : undefined;
+    },
+
+    /** The active user with this id, or undefined: a disabled user is as good as gone to the provider. */
+    async findActive(id: string): Promise<User | undefined> {
+      const user = await users.find(id);
+      return user?.isActive ? user : undefined;
+    },
+
+    async create(input: NewUser): Promise<User> {
+      const email = checkEmail(input.email);
+      checkPassword(input.password);
+      const timestamp = now();
+      const user: User = {
+        id: randomUUID(),
+        email,
+        emailVerified: input.emailVerified ?? false,
+        passwordHash: await hashPassword(input.password),
+        givenName: input.givenName ?? null,
+        familyName: input.familyName ?? null,
+        isActive: true,
+        isAdmin: input.isAdmin ?? false,
+        createdAt: timestamp,
+        updatedAt: timestamp,
+      };
+      await users.insert(user);
+      return user;
+    },
+
+    list(): Promise<User[]> {
+      return users.list();
+    },
+
+    /** Disables the user and ends every session, grant and token they hold, at once. */
+    async disable(email: string): Promise<User> {
+      const user = await requireUser(email);
+      await users.update(user.id, { isActive: false, updatedAt: now() });
+      await payloads.deleteByAccountId(user.id);
+      return { ...user, isActive: false };
+    },
+
+    async enable(email: string): Promise<User> {
+      const user = await requireUser(email);
+      await users.update(user.id, { isActive: true, updatedAt: now() });
+      return { ...user, isActive: true };
+    },
+
+    /** Sets a new password and, as after any credential reset, ends every session and token of the user. */
+    async setPassword(email: string, password: string): Promise<User> {
+      checkPassword(password);
+      const user = await requireUser(email);
+      await users.update(user.id, { passwordHash: await hashPassword(password), updatedAt: now() });
+      await payloads.deleteByAccountId(user.id);
+      return user;
+    },
+  };
+}

@@ -1,0 +1,23 @@
+import type { Services } from '../services.js';
+import type { Api } from '../store/apis.js';
+import { required, table, type Output, type Values } from './output.js';
+
+const publicApi = (api: Api) => ({ audience: api.audience, scopes: api.scopes, createdAt: new Date(api.createdAt).toISOString() });
+
+export const apiCommands = {
+  create: {
+    options: { audience: { type: 'string' }, scopes: { type: 'string' } },
+    async run(values: Values, { apis }: Services, out: Output) {
+      const scopes = typeof values.scopes === 'string' ? values.scopes.split(/\s+/).filter(Boolean) : [];
+      const api = await apis.register(required(values, 'audience'), scopes);
+      out.result(publicApi(api), [`registered API ${api.audience} with scopes: ${api.scopes.join(' ') || '(none)'}`]);
+    },
+  },
+  list: {
+    options: {},
+    async run(_values: Values, { apis }: Services, out: Output) {
+      const all = await apis.list();
+      out.result(all.map(publicApi), table(['AUDIENCE', 'SCOPES'], all.map((api) => [api.audience, api.scopes.join(' ')])));
+    },
+  },
+} as const;

@@ -1,0 +1,37 @@
+export type Io = { stdout: (line: string) => void; stderr: (line: string) => void };
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Prints a result as JSON (`--json`) or as the human-readable lines given. */
+export function createOutput(io: Io, isJson: boolean) {
+  return {
+    result(value: unknown, lines: string[]) {
+      if (isJson) io.stdout(JSON.stringify(value, null, 2));
+      else for (const line of lines) io.stdout(line);
+    },
+  };
+}
+
+export type Output = ReturnType<typeof createOutput>;
+
+/** Renders rows as aligned columns. */
+export function table(headers: string[], rows: string[][]): string[] {
+  if (rows.length === 0) return ['(none)'];
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)];
+}
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** The value of a required `--name VALUE` option. */
+export function required(values: Values, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}

@@ -1,0 +1,87 @@
+import path from 'node:path';
+
+export type Config = {
+  port: number;
+  issuer: string;
+  databaseUrl: string;
+  keysDir: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  idTokenTtlSeconds: number;
+  sessionTtlSeconds: number;
+  keysReloadIntervalSeconds: number;
+  isProduction: boolean;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads a positive whole number; records a problem instead of silently falling back. */
+function readPositiveInteger(env: Env, name: string, fallback: number, problems: string[], max = 10 * 365 * 86400): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1 || Number(raw) > max) {
+    problems.push(`${name} must be a whole number between 1 and ${max}, got "${raw}"`);
+    return fallback;
+  }
+  return Number(raw);
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]';
+}
+
+function readIssuer(env: Env, port: number, isProduction: boolean, problems: string[]): string {
+  const raw = env.ISSUER || `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`ISSUER must be an absolute URL, got "${raw}"`);
+    return raw;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    problems.push(`ISSUER must use https (or http on localhost), got "${raw}"`);
+  } else if (url.search || url.hash) {
+    // OpenID Connect Discovery §3: the issuer has no query or fragment.
+    problems.push(`ISSUER must not have a query or fragment, got "${raw}"`);
+  } else if (isProduction && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    problems.push(`ISSUER must use https when NODE_ENV=production (only localhost may use http), got "${raw}"`);
+  }
+  return raw.replace(/\/$/, '');
+}
+
+function readDatabaseUrl(env: Env, problems: string[]): string {
+  const raw = env.DATABASE_URL || 'sqlite:data/latchkey.sqlite';
+  if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(raw)) {
+    problems.push(`DATABASE_URL must start with sqlite: or postgres://, got "${raw.replace(/\/\/[^@/]*@/, '//***@')}"`);
+  }
+  return raw;
+}
+
+/** The only reader of process.env: parses every variable and reports every problem at once. */
+export function loadConfig(env: Env): Config {
+  const problems: string[] = [];
+  const isProduction = env.NODE_ENV === 'production';
+  const port = env.PORT === '0' ? 0 : readPositiveInteger(env, 'PORT', 3000, problems, 65535);
+  const config: Config = {
+    port,
+    issuer: readIssuer(env, port, isProduction, problems),
+    databaseUrl: readDatabaseUrl(env, problems),
+    keysDir: path.resolve(env.KEYS_DIR || 'keys'),
+    accessTokenTtlSeconds: readPositiveInteger(env, 'ACCESS_TOKEN_TTL', 300, problems),
+    refreshTokenTtlSeconds: readPositiveInteger(env, 'REFRESH_TOKEN_TTL', 7 * 86400, problems),
+    idTokenTtlSeconds: readPositiveInteger(env, 'ID_TOKEN_TTL', 3600, problems),
+    sessionTtlSeconds: readPositiveInteger(env, 'SESSION_TTL', 14 * 86400, problems),
+    keysReloadIntervalSeconds: readPositiveInteger(env, 'KEYS_RELOAD_INTERVAL', 30, problems, 86400),
+    isProduction,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

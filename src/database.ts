@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import knex, { type Knex } from 'knex';
+import pg from 'pg';
+
+export type Database = Knex;
+
+const migrationsDir = fileURLToPath(new URL('../migrations/', import.meta.url));
+
+/** Reads migrations/*.ts in name order; knex's own loader does not understand TypeScript ESM. */
+const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return fs.readdirSync(migrationsDir).filter((name) => /^\d{4}_.*\.ts$/.test(name)).sort();
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    return import(pathToFileURL(path.join(migrationsDir, name)).href);
+  },
+};
+
+// PostgreSQL returns int8 as text to protect precision; our int8 columns hold epoch milliseconds, far below 2^53.
+const pgTypes = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === pg.types.builtins.INT8) return Number;
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+function sqliteFile(url: string): string {
+  const file = url.slice('sqlite:'.length);
+  // The database holds password hashes and client secrets: its folder is private to the service user.
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+  return file;
+}
+
+export type DatabaseOptions = { poolSize?: number };
+
+/** Opens a knex connection for `sqlite:FILE` or `postgres://…`; SQLite gets WAL and a busy timeout. */
+export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
+  if (url.startsWith('sqlite:')) {
+    return knex({
+      client: 'sqlite3',
+      connection: { filename: sqliteFile(url) },
+      useNullAsDefault: true,
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(connection: { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
+          connection.exec(
+            'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;',
+            (error) => done(error, connection),
+          );
+        },
+      },
+    });
+  }
+  return knex({
+    client: 'pg',
+    connection: { connectionString: url, types: pgTypes },
+    pool: { min: 0, max: options.poolSize ?? 10 },
+  });
+}
+
+export async function migrateDatabase(database: Database): Promise<void> {
+  await database.migrate.latest({ migrationSource });
+}
+
+export async function isDatabaseReachable(database: Database): Promise<boolean> {
+  try {
+    await database.raw('select 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when an insert failed on a unique constraint, in either SQLite or PostgreSQL. */
+export function isUniqueViolation(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  return code === '23505' || /UNIQUE constraint failed/.test(message ?? '');
+}

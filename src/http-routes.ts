@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import Router from '@koa/router';
+import { isDatabaseReachable, type Database } from './database.js';
+
+const stylesheet = fs.readFileSync(new URL('../public/latchkey.css', import.meta.url));
+const stylesheetEtag = `"${createHash('sha256').update(stylesheet).digest('base64url').slice(0, 16)}"`;
+
+/** Latchkey's own non-protocol routes: the health check and the one stylesheet of the hosted pages. */
+export function createHttpRoutes(database: Database) {
+  const router = new Router();
+
+  router.get('/healthz', async (ctx) => {
+    const isReachable = await isDatabaseReachable(database);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = isReachable ? 200 : 503;
+    ctx.body = { status: isReachable ? 'ok' : 'database unreachable' };
+  });
+
+  router.get('/assets/latchkey.css', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.etag = stylesheetEtag;
+    ctx.type = 'text/css';
+    if (ctx.fresh) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = stylesheet;
+  });
+
+  return router.routes();
+}

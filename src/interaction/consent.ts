@@ -1,0 +1,65 @@
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Views } from '../views.js';
+import type { Csrf } from './csrf.js';
+import type { InteractionDetails } from './form.js';
+
+const scopeDescriptions: Record<string, string> = {
+  openid: 'Know who you are',
+  email: 'See your email address',
+  profile: 'See your name',
+  offline_access: 'Keep access while you are away',
+};
+
+type ConsentDetails = {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+};
+
+export function createConsent(deps: { provider: Provider; views: Views; csrf: Csrf }) {
+  const { provider, views, csrf } = deps;
+
+  /** Grants exactly what the prompt says is missing, extending the user's existing grant for this client. */
+  async function grantRequested(details: InteractionDetails): Promise<string> {
+    const missing = details.prompt.details as ConsentDetails;
+    const accountId = details.session?.accountId;
+    const grant = (details.grantId && await provider.Grant.find(details.grantId))
+      || new provider.Grant({ accountId, clientId: details.params.client_id as string });
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    return grant.save();
+  }
+
+  async function finish(ctx: Context, details: InteractionDetails) {
+    const grantId = await grantRequested(details);
+    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  }
+
+  return {
+    /** First-party clients (registered with --skip-consent) are granted what they ask for without a page. */
+    async show(ctx: Context, details: InteractionDetails) {
+      const client = await provider.Client.find(details.params.client_id as string);
+      if (client?.['first_party'] === true) {
+        await finish(ctx, details);
+        return;
+      }
+      const missing = details.prompt.details as ConsentDetails;
+      ctx.type = 'html';
+      ctx.body = views.render('consent', {
+        title: 'Allow access',
+        uid: details.uid,
+        csrf: csrf.tokenFor(details.uid),
+        clientName: client?.clientName ?? client?.clientId,
+        scopes: (missing.missingOIDCScope ?? []).map((scope) => scopeDescriptions[scope] ?? scope),
+        apis: Object.entries(missing.missingResourceScopes ?? {}).map(([audience, scopes]) => ({ audience, scopes })),
+      });
+    },
+    submit: finish,
+  };
+}

@@ -1,0 +1,82 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import Provider, { errors } from 'oidc-provider';
+import type { Accounts } from '../accounts/accounts.js';
+import type { Views } from '../views.js';
+import { createConsent } from './consent.js';
+import { createCsrf } from './csrf.js';
+import { BadFormError, type InteractionDetails } from './form.js';
+import { createLogin } from './login.js';
+
+type Deps = { provider: Provider; accounts: Accounts; views: Views; csrfKey: string };
+
+/** The one error handler of the hosted pages: a readable page with a 4xx status, never a stack trace. */
+function renderErrors(views: Views) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (error) {
+      const { status, statusCode, expose, error_description: description, message } = error as {
+        status?: number; statusCode?: number; expose?: boolean; error_description?: string; message?: string;
+      };
+      const code = status ?? statusCode ?? 500;
+      const isClientError = code >= 400 && code < 500 && (expose || error instanceof errors.OIDCProviderError);
+      if (!isClientError) ctx.app.emit('error', error, ctx);
+      ctx.status = isClientError ? code : 500;
+      ctx.type = 'html';
+      ctx.body = views.render('error', {
+        title: 'Error',
+        message: isClientError ? description ?? message : 'Latchkey could not complete the request.',
+        code: isClientError ? (error as { error?: string }).error : 'server_error',
+      });
+    }
+  };
+}
+
+export function createInteractionRoutes(deps: Deps) {
+  const { provider, views } = deps;
+  const csrf = createCsrf(deps.csrfKey);
+  const login = createLogin({ provider, accounts: deps.accounts, views, csrf });
+  const consent = createConsent({ provider, views, csrf });
+  const router = new Router({ prefix: '/interaction/:uid' });
+
+  /** Loads the interaction bound to this browser's cookie; the uid in the URL must be that interaction. */
+  async function loadDetails(ctx: Context, expectedPrompt?: string): Promise<InteractionDetails> {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction does not match this browser');
+    if (expectedPrompt && details.prompt.name !== expectedPrompt) {
+      throw new BadFormError('This step of the sign-in has already been completed.');
+    }
+    if (ctx.method === 'POST' && !csrf.isValid(details.uid, (ctx.request as { body?: Record<string, unknown> }).body?.csrf)) {
+      throw new BadFormError('The form has expired or did not come from this site. Go back and try again.');
+    }
+    return details;
+  }
+
+  router.use(renderErrors(views), async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  router.use(bodyParser({ enableTypes: ['form'], formLimit: '16kb', onError: () => { throw new BadFormError('The form could not be read.'); } }));
+
+  router.get('/', async (ctx) => {
+    const details = await loadDetails(ctx);
+    if (details.prompt.name === 'login') return login.show(ctx, details);
+    if (details.prompt.name === 'consent') return consent.show(ctx, details);
+    throw new BadFormError(`Unsupported sign-in step "${details.prompt.name}".`);
+  });
+  router.post('/login', async (ctx) => login.submit(ctx, await loadDetails(ctx, 'login')));
+  router.post('/confirm', async (ctx) => consent.submit(ctx, await loadDetails(ctx, 'consent')));
+  router.post('/abort', async (ctx) => {
+    await loadDetails(ctx);
+    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, {
+      error: 'access_denied',
+      error_description: 'The user cancelled the sign-in.',
+    }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  });
+
+  return router.routes();
+}

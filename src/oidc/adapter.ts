@@ -1,0 +1,97 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Clients } from '../registry/clients.js';
+import type { Client } from '../store/clients.js';
+import type { OidcPayloadStore } from '../store/oidc-payloads.js';
+
+/** The client metadata oidc-provider validates and uses; `first_party` is our extra property (skip consent). */
+export function clientMetadata(client: Client): AdapterPayload {
+  return {
+    client_id: client.clientId,
+    ...(client.clientSecret ? { client_secret: client.clientSecret } : {}),
+    ...(client.name ? { client_name: client.name } : {}),
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    grant_types: client.grantTypes,
+    response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod as AdapterPayload['token_endpoint_auth_method'],
+    first_party: client.isFirstParty,
+  };
+}
+
+/** Clients are managed by the CLI in their own table; the provider only reads them. */
+function createClientAdapter(clients: Clients): Adapter {
+  const readOnly = async () => {
+    throw new Error('clients are read-only to the provider; manage them with `latchkey clients`');
+  };
+  return {
+    async find(id) {
+      const client = await clients.find(id);
+      return client && clientMetadata(client);
+    },
+    upsert: readOnly,
+    destroy: readOnly,
+    consume: readOnly,
+    revokeByGrantId: readOnly,
+    findByUid: async () => undefined,
+    findByUserCode: async () => undefined,
+  };
+}
+
+/** What a lost consume race or a replay means for each one-time artefact. */
+function replayError(model: string) {
+  return model === 'PushedAuthorizationRequest'
+    ? new errors.InvalidRequest('request_uri already used')
+    : new errors.InvalidGrant(`${model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
+}
+
+function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: () => number): Adapter {
+  const withConsumed = (stored: Awaited<ReturnType<OidcPayloadStore['find']>>) =>
+    stored && (stored.consumedAt === null ? stored.payload : { ...stored.payload, consumed: Math.floor(stored.consumedAt / 1000) });
+
+  return {
+    async upsert(id, payload, expiresIn) {
+      await payloads.upsert({
+        model,
+        id,
+        payload,
+        grantId: payload.grantId,
+        uid: payload.uid,
+        userCode: payload.userCode,
+        accountId: payload.accountId,
+        expiresAt: expiresIn ? now() + expiresIn * 1000 : null,
+      });
+    },
+    async find(id) {
+      return withConsumed(await payloads.find(model, id, now()));
+    },
+    async findByUid(uid) {
+      return withConsumed(await payloads.findByUid(model, uid, now()));
+    },
+    async findByUserCode(userCode) {
+      return withConsumed(await payloads.findByUserCode(model, userCode, now()));
+    },
+    /**
+     * oidc-provider checks `consumed` and then calls consume(); two parallel requests can both pass that check.
+     * The store's conditional UPDATE lets exactly one win; the loser is a replay (RFC 6749 §4.1.2, RFC 9700
+     * §4.14.2): the whole grant is revoked and the request fails with invalid_grant. No grace window.
+     */
+    async consume(id) {
+      const result = await payloads.consume(model, id, now());
+      if (result.won) return;
+      if (result.grantId) await payloads.deleteGrant(result.grantId);
+      throw replayError(model);
+    },
+    async destroy(id) {
+      await payloads.delete(model, id);
+    },
+    async revokeByGrantId(grantId) {
+      await payloads.deleteByGrantId(model, grantId);
+    },
+  };
+}
+
+export function createAdapterFactory(deps: { payloads: OidcPayloadStore; clients: Clients; now?: () => number }) {
+  const now = deps.now ?? Date.now;
+  return (model: string): Adapter =>
+    model === 'Client' ? createClientAdapter(deps.clients) : createPayloadAdapter(model, deps.payloads, now);
+}

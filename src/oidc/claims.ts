@@ -1,0 +1,34 @@
+import type { Account, FindAccount } from 'oidc-provider';
+import type { Accounts } from '../accounts/accounts.js';
+import type { User } from '../store/users.js';
+
+/** Which claims each scope releases (OpenID Connect Core §5.4). */
+export const scopeClaims = {
+  openid: ['sub'],
+  email: ['email', 'email_verified'],
+  profile: ['given_name', 'family_name', 'name'],
+};
+
+export function userClaims(user: User) {
+  const name = [user.givenName, user.familyName].filter(Boolean).join(' ');
+  return {
+    sub: user.id,
+    email: user.email,
+    email_verified: user.emailVerified,
+    given_name: user.givenName ?? undefined,
+    family_name: user.familyName ?? undefined,
+    name: name || undefined,
+  };
+}
+
+/**
+ * Reloads the user on every use: a disabled or deleted user makes sessions, refresh tokens and opaque access
+ * tokens fail at once. oidc-provider filters the claims by granted scope.
+ */
+export function createFindAccount(accounts: Accounts): FindAccount {
+  return async (_ctx, sub): Promise<Account | undefined> => {
+    const user = await accounts.findActive(sub);
+    if (!user) return undefined;
+    return { accountId: user.id, claims: () => userClaims(user) };
+  };
+}

@@ -1,0 +1,123 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config.js';
+import type { Apis } from '../registry/apis.js';
+import type { CookieSecrets, SigningKey } from '../signing-keys.js';
+import { scopeClaims } from './claims.js';
+
+export type ProviderDeps = {
+  config: Config;
+  signingKeys: SigningKey[];
+  cookieSecrets: CookieSecrets;
+  adapter: NonNullable<Configuration['adapter']>;
+  findAccount: NonNullable<Configuration['findAccount']>;
+  apis: Apis;
+  pages: {
+    renderError: NonNullable<Configuration['renderError']>;
+    logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
+    postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => Promise<void>;
+  };
+};
+
+/** Every protocol decision Latchkey makes, in one place. oidc-provider does the protocol itself. */
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, apis } = deps;
+  const grantTtlSeconds = Math.max(config.sessionTtlSeconds, config.refreshTokenTtlSeconds);
+
+  const configuration: Configuration = {
+    adapter: deps.adapter,
+    findAccount: deps.findAccount,
+    jwks: { keys: deps.signingKeys },
+    cookies: { keys: deps.cookieSecrets.cookieKeys },
+    renderError: deps.pages.renderError,
+
+    // Authorization code flow only: no implicit or hybrid response types (RFC 9700 §2.1.2); oidc-provider has no
+    // password grant at all.
+    responseTypes: ['code'],
+    // PKCE with S256 for every client, confidential ones too (RFC 9700 §2.1.1); oidc-provider never accepts plain.
+    pkce: { required: () => true },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    extraClientMetadata: {
+      properties: ['first_party'],
+      validator(_ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+      },
+    },
+
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    claims: scopeClaims,
+
+    routes: { jwks: '/.well-known/jwks.json' },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+
+    // Every client allowed the refresh_token grant gets one. Without offline_access it ends with the Latchkey
+    // session (logout revokes it); with offline_access (and prompt=consent, OIDC Core §11) it outlives the session.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // Refresh tokens rotate on every use; oidc-provider revokes the grant when a used one comes back.
+    rotateRefreshToken: true,
+
+    ttl: {
+      AccessToken: () => config.accessTokenTtlSeconds,
+      ClientCredentials: () => config.accessTokenTtlSeconds,
+      AuthorizationCode: () => 60,
+      IdToken: () => config.idTokenTtlSeconds,
+      Interaction: () => 3600,
+      Session: () => config.sessionTtlSeconds,
+      Grant: () => grantTtlSeconds,
+      RefreshToken(ctx, token, client) {
+        // A browser app's (public, unbound) rotated refresh token keeps its predecessor's expiry, so a stolen
+        // token chain cannot be kept alive forever (oidc-provider's own recommendation).
+        const rotated = ctx?.oidc?.entities.RotatedRefreshToken;
+        if (rotated && client.applicationType === 'web' && client.clientAuthMethod === 'none' && !token.isSenderConstrained()) {
+          return rotated.remainingTTL;
+        }
+        return config.refreshTokenTtlSeconds;
+      },
+    },
+
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // RFC 7662 §2.1: only authenticated clients may introspect; public clients learn nothing.
+        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+      },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: deps.pages.logoutSource,
+        postLogoutSuccessSource: deps.pages.postLogoutSuccessSource,
+      },
+      resourceIndicators: {
+        enabled: true,
+        // A code exchange without `resource` uses the single API granted at authorization.
+        useGrantedResource: async () => true,
+        async getResourceServerInfo(_ctx, resourceIndicator) {
+          const api = await apis.find(resourceIndicator);
+          if (!api) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
+          return {
+            audience: api.audience,
+            scope: api.scopes.join(' '),
+            accessTokenTTL: config.accessTokenTtlSeconds,
+            // RFC 9068 JWT access tokens, verifiable offline through the JWKS.
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  return provider;
+}

@@ -1,0 +1,110 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Provider from 'oidc-provider';
+import type { Config } from './config.js';
+import { createHttpRoutes } from './http-routes.js';
+import { createInteractionRoutes } from './interaction/routes.js';
+import { createAdapterFactory } from './oidc/adapter.js';
+import { createFindAccount } from './oidc/claims.js';
+import { createProviderPages } from './oidc/pages.js';
+import { createProvider } from './oidc/provider.js';
+import { openServices, type Services } from './services.js';
+import { ensureCookieSecrets, ensureSigningKey, readSigningKeys, signingKeysFingerprint } from './signing-keys.js';
+import { createViews } from './views.js';
+
+export type RunningServer = {
+  issuer: string;
+  port: number;
+  services: Services;
+  /** Rebuilds the provider if the key files changed (another process rotated); the timer calls this too. */
+  reloadSigningKeys(): Promise<boolean>;
+  /** Deletes expired rows in bounded batches; the timer calls this too. */
+  purgeExpired(): Promise<number>;
+  close(): Promise<void>;
+};
+
+const purgeIntervalMs = 60_000;
+const purgeBatchSize = 500;
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const services = await openServices(config);
+  const { database, payloads } = services;
+  const views = createViews();
+  const pages = createProviderPages(views);
+  const adapter = createAdapterFactory({ payloads, clients: services.clients });
+  const findAccount = createFindAccount(services.accounts);
+  const cookieSecrets = ensureCookieSecrets(config.keysDir);
+  await ensureSigningKey(config.keysDir);
+  let handle: http.RequestListener = (_req, res) => {
+    res.writeHead(503, { 'content-type': 'text/plain' }).end('starting');
+  };
+
+  const server = http.createServer((req, res) => handle(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  // PORT=0 asks the OS for a free port (tests, tools); the default issuer then follows the real port.
+  const issuer = config.port === 0 ? `http://localhost:${port}` : config.issuer;
+
+  // oidc-provider fixes its keystore at construction, so a key rotation builds a new provider. All its state lives
+  // in the database, which makes the swap invisible to clients; requests in flight finish on the old one.
+  function buildProvider(): Provider {
+    const provider = createProvider({
+      config: { ...config, issuer },
+      signingKeys: readSigningKeys(config.keysDir).map((key) => key.jwk),
+      cookieSecrets,
+      adapter,
+      findAccount,
+      apis: services.apis,
+      pages,
+    });
+    provider.use(createHttpRoutes(database));
+    provider.use(createInteractionRoutes({ provider, accounts: services.accounts, views, csrfKey: cookieSecrets.csrfKey }));
+    return provider;
+  }
+
+  let fingerprint = signingKeysFingerprint(config.keysDir);
+  handle = buildProvider().callback();
+
+  async function reloadSigningKeys(): Promise<boolean> {
+    const current = signingKeysFingerprint(config.keysDir);
+    if (current === fingerprint) return false;
+    handle = buildProvider().callback();
+    fingerprint = current;
+    return true;
+  }
+
+  async function purgeExpired(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await payloads.deleteExpired(Date.now(), purgeBatchSize);
+      total += deleted;
+      if (deleted < purgeBatchSize) return total;
+    }
+  }
+
+  const logFailure = (what: string) => (error: unknown) => console.error(`latchkey: ${what} failed: ${(error as Error).message}`);
+  const timers = [
+    setInterval(() => reloadSigningKeys().catch(logFailure('signing key reload')), config.keysReloadIntervalSeconds * 1000),
+    setInterval(() => purgeExpired().catch(logFailure('purge of expired rows')), purgeIntervalMs),
+  ];
+  for (const timer of timers) timer.unref();
+
+  return {
+    issuer,
+    port,
+    services,
+    reloadSigningKeys,
+    purgeExpired,
+    async close() {
+      for (const timer of timers) clearInterval(timer);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await database.destroy();
+    },
+  };
+}

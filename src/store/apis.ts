@@ -1,0 +1,38 @@
+import type { Database } from '../database.js';
+
+/** A resource server (RFC 8707 resource indicator) that receives JWT access tokens. */
+export type Api = {
+  audience: string;
+  scopes: string[];
+  createdAt: number;
+};
+
+type ApiRow = { audience: string; scopes: string; created_at: number | string };
+
+function fromRow(row: ApiRow): Api {
+  return { audience: row.audience, scopes: row.scopes.split(' ').filter(Boolean), createdAt: Number(row.created_at) };
+}
+
+export type ApiStore = ReturnType<typeof createApiStore>;
+
+export function createApiStore(database: Database) {
+  return {
+    async find(audience: string): Promise<Api | undefined> {
+      const row = await database<ApiRow>('apis').where({ audience }).first();
+      return row && fromRow(row);
+    },
+    async list(): Promise<Api[]> {
+      return (await database<ApiRow>('apis').orderBy('audience')).map(fromRow);
+    },
+    /** Inserts or replaces the API's scopes. */
+    async upsert(api: Api): Promise<void> {
+      await database('apis')
+        .insert({ audience: api.audience, scopes: api.scopes.join(' '), created_at: api.createdAt })
+        .onConflict('audience')
+        .merge(['scopes']);
+    },
+    async delete(audience: string): Promise<boolean> {
+      return (await database('apis').where({ audience }).delete()) > 0;
+    },
+  };
+}

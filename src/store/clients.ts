@@ -1,0 +1,84 @@
+import { isUniqueViolation, type Database } from '../database.js';
+
+export type Client = {
+  clientId: string;
+  clientSecret: string | null;
+  name: string | null;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  grantTypes: string[];
+  tokenEndpointAuthMethod: string;
+  isFirstParty: boolean;
+  createdAt: number;
+};
+
+type ClientRow = {
+  client_id: string;
+  client_secret: string | null;
+  name: string | null;
+  redirect_uris: string;
+  post_logout_redirect_uris: string;
+  grant_types: string;
+  token_endpoint_auth_method: string;
+  is_first_party: boolean | number;
+  created_at: number | string;
+};
+
+export class DuplicateClientError extends Error {
+  constructor(clientId: string) {
+    super(`a client with id ${clientId} already exists`);
+    this.name = 'DuplicateClientError';
+  }
+}
+
+function fromRow(row: ClientRow): Client {
+  return {
+    clientId: row.client_id,
+    clientSecret: row.client_secret,
+    name: row.name,
+    redirectUris: JSON.parse(row.redirect_uris),
+    postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris),
+    grantTypes: JSON.parse(row.grant_types),
+    tokenEndpointAuthMethod: row.token_endpoint_auth_method,
+    isFirstParty: Boolean(row.is_first_party),
+    createdAt: Number(row.created_at),
+  };
+}
+
+export type ClientStore = ReturnType<typeof createClientStore>;
+
+export function createClientStore(database: Database) {
+  return {
+    async find(clientId: string): Promise<Client | undefined> {
+      const row = await database<ClientRow>('clients').where({ client_id: clientId }).first();
+      return row && fromRow(row);
+    },
+    async list(): Promise<Client[]> {
+      const rows = await database<ClientRow>('clients').orderBy('client_id');
+      return rows.map(fromRow);
+    },
+    async insert(client: Client): Promise<void> {
+      const row: ClientRow = {
+        client_id: client.clientId,
+        client_secret: client.clientSecret,
+        name: client.name,
+        redirect_uris: JSON.stringify(client.redirectUris),
+        post_logout_redirect_uris: JSON.stringify(client.postLogoutRedirectUris),
+        grant_types: JSON.stringify(client.grantTypes),
+        token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+        is_first_party: client.isFirstParty,
+        created_at: client.createdAt,
+      };
+      try {
+        await database('clients').insert(row);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new DuplicateClientError(client.clientId);
+        throw error;
+      }
+    },
+    /** Returns whether a client was deleted. */
+    async delete(clientId: string): Promise<boolean> {
+      return (await database('clients').where({ client_id: clientId }).delete()) > 0;
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import { isUniqueViolation, type Database } from '../database.js';
+
+export type User = {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  passwordHash: string;
+  givenName: string | null;
+  familyName: string | null;
+  isActive: boolean;
+  isAdmin: boolean;
+  createdAt: number;
+  updatedAt: number;
+};
+
+type UserRow = {
+  id: string;
+  email: string;
+  email_verified: boolean | number;
+  password_hash: string;
+  given_name: string | null;
+  family_name: string | null;
+  is_active: boolean | number;
+  is_admin: boolean | number;
+  created_at: number | string;
+  updated_at: number | string;
+};
+
+export class DuplicateEmailError extends Error {
+  constructor(email: string) {
+    super(`a user with email ${email} already exists`);
+    this.name = 'DuplicateEmailError';
+  }
+}
+
+function fromRow(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    emailVerified: Boolean(row.email_verified),
+    passwordHash: row.password_hash,
+    givenName: row.given_name,
+    familyName: row.family_name,
+    isActive: Boolean(row.is_active),
+    isAdmin: Boolean(row.is_admin),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+function toRow(user: Partial<User>): Partial<UserRow> {
+  const row: Partial<UserRow> = {
+    id: user.id,
+    email: user.email,
+    email_verified: user.emailVerified,
+    password_hash: user.passwordHash,
+    given_name: user.givenName,
+    family_name: user.familyName,
+    is_active: user.isActive,
+    is_admin: user.isAdmin,
+    created_at: user.createdAt,
+    updated_at: user.updatedAt,
+  };
+  return Object.fromEntries(Object.entries(row).filter(([, value]) => value !== undefined));
+}
+
+export type UserStore = ReturnType<typeof createUserStore>;
+
+export function createUserStore(database: Database) {
+  return {
+    async find(id: string): Promise<User | undefined> {
+      const row = await database<UserRow>('users').where({ id }).first();
+      return row && fromRow(row);
+    },
+    /** `email` must already be normalised by the caller. */
+    async findByEmail(email: string): Promise<User | undefined> {
+      const row = await database<UserRow>('users').where({ email }).first();
+      return row && fromRow(row);
+    },
+    async list(): Promise<User[]> {
+      const rows = await database<UserRow>('users').orderBy('email');
+      return rows.map(fromRow);
+    },
+    async insert(user: User): Promise<void> {
+      try {
+        await database('users').insert(toRow(user));
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new DuplicateEmailError(user.email);
+        throw error;
+      }
+    },
+    async update(id: string, changes: Partial<Omit<User, 'id' | 'createdAt'>>): Promise<void> {
+      await database('users').where({ id }).update(toRow(changes));
+    },
+  };
+}

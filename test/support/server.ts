@@ -1,0 +1,35 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Config } from '../../src/config.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export type TestServer = RunningServer & { config: Config; dir: string };
+
+/** A real Latchkey on an ephemeral port with its own SQLite file and keys in a temp dir. */
+export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
+  const config: Config = {
+    port: 0,
+    issuer: 'http://localhost:0',
+    databaseUrl: `sqlite:${path.join(dir, 'latchkey.sqlite')}`,
+    keysDir: path.join(dir, 'keys'),
+    accessTokenTtlSeconds: 300,
+    refreshTokenTtlSeconds: 7 * 86400,
+    idTokenTtlSeconds: 3600,
+    sessionTtlSeconds: 14 * 86400,
+    keysReloadIntervalSeconds: 3600,
+    isProduction: false,
+    ...overrides,
+  };
+  const server = await startServer(config);
+  return {
+    ...server,
+    config,
+    dir,
+    async close() {
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
