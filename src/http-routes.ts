@@ -21,6 +21,7 @@ export function createHttpRoutes(database: Database) {
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.etag = stylesheetEtag;
     ctx.type = 'text/css';
+    ctx.status = 200; // ctx.fresh compares validators only for a 2xx response
     if (ctx.fresh) {
       ctx.status = 304;
       return;

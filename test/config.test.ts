@@ -1,0 +1,67 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+const run = promisify(execFile);
+
+describe('loadConfig', () => {
+  it('has the classic defaults', () => {
+    expect(loadConfig({})).toMatchObject({
+      port: 3000,
+      issuer: 'http://localhost:3000',
+      databaseUrl: 'sqlite:data/latchkey.sqlite',
+      keysDir: path.resolve('keys'),
+      accessTokenTtlSeconds: 300,
+      refreshTokenTtlSeconds: 604800,
+      idTokenTtlSeconds: 3600,
+      sessionTtlSeconds: 1209600,
+      isProduction: false,
+    });
+    expect(loadConfig({ PORT: '4000' }).issuer).toBe('http://localhost:4000');
+  });
+
+  it('reports every problem at once', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ PORT: 'eighty', ACCESS_TOKEN_TTL: '-5', REFRESH_TOKEN_TTL: '1.5', DATABASE_URL: 'mysql://x', ISSUER: 'not a url' });
+    } catch (caught) {
+      error = caught as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.problems).toHaveLength(5);
+    expect(error!.message).toContain('PORT must be a whole number');
+    expect(error!.message).toContain('ACCESS_TOKEN_TTL');
+    expect(error!.message).toContain('REFRESH_TOKEN_TTL');
+    expect(error!.message).toContain('DATABASE_URL must start with sqlite: or postgres://');
+    expect(error!.message).toContain('ISSUER must be an absolute URL');
+  });
+
+  it('refuses a non-https issuer in production unless it is localhost', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'http://id.example.com' })).toThrow(/must use https/);
+    expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com' }).issuer).toBe('https://id.example.com');
+    expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'http://localhost:3000' }).issuer).toBe('http://localhost:3000');
+  });
+
+  it('refuses an issuer with a query or fragment', () => {
+    expect(() => loadConfig({ ISSUER: 'https://id.example.com/?x=1' })).toThrow(/query or fragment/);
+  });
+
+  it('does not print database credentials in its error', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://admin:hunter2@db/x' })).toThrow(/^(?!.*hunter2)/s);
+  });
+});
+
+describe('npm start with a bad environment', () => {
+  it('prints one line and exits with code 1', async () => {
+    const tsx = path.resolve('node_modules/.bin/tsx');
+    const result = await run(tsx, ['src/main.ts'], { env: { ...process.env, PORT: 'x', SESSION_TTL: '0' } })
+      .catch((error: { code: number; stderr: string }) => error);
+    expect(result).toMatchObject({ code: 1 });
+    const lines = (result as { stderr: string }).stderr.split('\n').filter((line) => line.startsWith('latchkey:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('PORT must be a whole number');
+    expect(lines[0]).toContain('SESSION_TTL must be a whole number');
+  });
+});

@@ -1,0 +1,73 @@
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './support/server.js';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server.close());
+
+describe('discovery', () => {
+  it('advertises only the code flow, S256 PKCE and the JWKS at /.well-known/jwks.json', async () => {
+    const response = await fetch(`${server.issuer}/.well-known/openid-configuration`);
+    expect(response.status).toBe(200);
+    const metadata = await response.json();
+    expect(metadata).toMatchObject({
+      issuer: server.issuer,
+      jwks_uri: `${server.issuer}/.well-known/jwks.json`,
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      introspection_endpoint: `${server.issuer}/token/introspection`,
+      revocation_endpoint: `${server.issuer}/token/revocation`,
+      end_session_endpoint: `${server.issuer}/session/end`,
+      userinfo_endpoint: `${server.issuer}/me`,
+    });
+    expect(metadata.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
+    expect(metadata.grant_types_supported).not.toContain('password');
+    expect(metadata.grant_types_supported).not.toContain('implicit');
+    expect(metadata.scopes_supported).toEqual(expect.arrayContaining(['openid', 'email', 'profile', 'offline_access']));
+  });
+});
+
+describe('health check and assets', () => {
+  it('answers /healthz with 200 while the database answers', async () => {
+    const response = await fetch(`${server.issuer}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('serves its own stylesheet with an ETag', async () => {
+    const response = await fetch(`${server.issuer}/assets/latchkey.css`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/css');
+    const etag = response.headers.get('etag')!;
+    // fetch() turns a conditional request into a no-cache one (Fetch standard), so ask as a browser cache would.
+    const status = await new Promise<number>((resolve, reject) => {
+      http.get(`${server.issuer}/assets/latchkey.css`, { headers: { 'if-none-match': etag } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).on('error', reject);
+    });
+    expect(status).toBe(304);
+  });
+
+  it('answers an unknown interaction with a readable error page, not a 500', async () => {
+    const response = await fetch(`${server.issuer}/interaction/does-not-exist`);
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toContain('text/html');
+    expect(await response.text()).toContain('Something went wrong');
+  });
+});
+
+describe('health check without a database', () => {
+  it('answers 503 when the database is gone', async () => {
+    const other = await startTestServer();
+    await other.services.database.destroy();
+    const response = await fetch(`${other.issuer}/healthz`);
+    expect(response.status).toBe(503);
+    await other.close().catch(() => undefined);
+  });
+});
