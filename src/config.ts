@@ -2,14 +2,20 @@ import path from 'node:path';
 
 export type Config = {
   port: number;
-  issuer: string;
+  /** null: derive `http://localhost:<port>` from the port actually bound (PORT=0 without ISSUER). */
+  issuer: string | null;
   databaseUrl: string;
+  databasePoolSize: number;
+  databaseTimeoutMs: number;
   keysDir: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   idTokenTtlSeconds: number;
   sessionTtlSeconds: number;
   keysReloadIntervalSeconds: number;
+  keysActivationDelaySeconds: number;
+  workers: number;
+  shutdownTimeoutSeconds: number;
   isProduction: boolean;
 };
 
@@ -33,11 +39,16 @@ function readPositiveInteger(env: Env, name: string, fallback: number, problems:
   return Number(raw);
 }
 
+function readNonNegativeInteger(env: Env, name: string, fallback: number, problems: string[]): number {
+  return env[name] === '0' ? 0 : readPositiveInteger(env, name, fallback, problems);
+}
+
 function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]';
 }
 
-function readIssuer(env: Env, port: number, isProduction: boolean, problems: string[]): string {
+function readIssuer(env: Env, port: number, isProduction: boolean, problems: string[]): string | null {
+  if (!env.ISSUER && port === 0) return null;
   const raw = env.ISSUER || `http://localhost:${port}`;
   let url: URL;
   try {
@@ -74,12 +85,17 @@ export function loadConfig(env: Env): Config {
     port,
     issuer: readIssuer(env, port, isProduction, problems),
     databaseUrl: readDatabaseUrl(env, problems),
+    databasePoolSize: readPositiveInteger(env, 'DATABASE_POOL_SIZE', 10, problems, 1000),
+    databaseTimeoutMs: readPositiveInteger(env, 'DATABASE_TIMEOUT_MS', 5000, problems, 600_000),
     keysDir: path.resolve(env.KEYS_DIR || 'keys'),
     accessTokenTtlSeconds: readPositiveInteger(env, 'ACCESS_TOKEN_TTL', 300, problems),
     refreshTokenTtlSeconds: readPositiveInteger(env, 'REFRESH_TOKEN_TTL', 7 * 86400, problems),
     idTokenTtlSeconds: readPositiveInteger(env, 'ID_TOKEN_TTL', 3600, problems),
     sessionTtlSeconds: readPositiveInteger(env, 'SESSION_TTL', 14 * 86400, problems),
     keysReloadIntervalSeconds: readPositiveInteger(env, 'KEYS_RELOAD_INTERVAL', 30, problems, 86400),
+    keysActivationDelaySeconds: readNonNegativeInteger(env, 'KEYS_ACTIVATION_DELAY', 60, problems),
+    workers: readPositiveInteger(env, 'WORKERS', 1, problems, 64),
+    shutdownTimeoutSeconds: readPositiveInteger(env, 'SHUTDOWN_TIMEOUT', 10, problems, 3600),
     isProduction,
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -36,21 +36,27 @@ function sqliteFile(url: string): string {
   return file;
 }
 
-export type DatabaseOptions = { poolSize?: number };
+export type DatabaseOptions = { poolSize?: number; timeoutMs?: number };
 
-/** Opens a knex connection for `sqlite:FILE` or `postgres://…`; SQLite gets WAL and a busy timeout. */
+/**
+ * Opens a knex connection for `sqlite:FILE` or `postgres://…` (TLS and other libpq options pass through the URL,
+ * e.g. `?sslmode=verify-full&sslrootcert=/path/ca.pem`). SQLite gets WAL and a busy timeout. Connecting and waiting
+ * for a pooled connection give up after `timeoutMs`, so an unreachable database fails fast instead of hanging.
+ */
 export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
+  const timeoutMs = options.timeoutMs ?? 5000;
   if (url.startsWith('sqlite:')) {
     return knex({
       client: 'sqlite3',
       connection: { filename: sqliteFile(url) },
       useNullAsDefault: true,
+      acquireConnectionTimeout: timeoutMs,
       pool: {
         min: 1,
         max: 1,
         afterCreate(connection: { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
           connection.exec(
-            'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;',
+            `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${timeoutMs}; PRAGMA foreign_keys = ON;`,
             (error) => done(error, connection),
           );
         },
@@ -59,8 +65,10 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
   }
   return knex({
     client: 'pg',
-    connection: { connectionString: url, types: pgTypes },
+    // A statement may take longer than a connection attempt; six times the connect timeout bounds a stalled network.
+    connection: { connectionString: url, types: pgTypes, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs * 6 },
     pool: { min: 0, max: options.poolSize ?? 10 },
+    acquireConnectionTimeout: timeoutMs,
   });
 }
 
@@ -81,4 +89,14 @@ export async function isDatabaseReachable(database: Database): Promise<boolean> 
 export function isUniqueViolation(error: unknown): boolean {
   const { code, message } = error as { code?: string; message?: string };
   return code === '23505' || /UNIQUE constraint failed/.test(message ?? '');
+}
+
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', '57P01', '57P02', '57P03', '53300']);
+
+/** True when an error means "the database cannot be reached right now" rather than a bug: callers answer 503. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, name, message } = (error ?? {}) as { code?: string; name?: string; message?: string };
+  return (code !== undefined && (unavailableCodes.has(code) || code.startsWith('08')))
+    || name === 'KnexTimeoutError'
+    || /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Unable to acquire a connection/i.test(message ?? '');
 }

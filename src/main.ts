@@ -1,16 +1,23 @@
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { startServer } from './server.js';
+import { isWorker, runPrimary } from './workers.js';
 
-try {
-  const config = loadConfig(process.env);
+const log = (line: string) => console.log(line);
+
+async function serve(config: Config): Promise<void> {
   const server = await startServer(config);
-  console.log(`latchkey: serving ${config.issuer} on port ${server.port} (discovery: ${config.issuer}/.well-known/openid-configuration)`);
+  log(`latchkey: serving ${server.issuer} on port ${server.port} (pid ${process.pid})`);
   const shutdown = (signal: string) => {
-    console.log(`latchkey: ${signal} received, shutting down`);
+    log(`latchkey: ${signal} received, finishing requests in flight (pid ${process.pid})`);
     server.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+try {
+  const config = loadConfig(process.env);
+  await (config.workers > 1 && !isWorker() ? runPrimary(config, log) : serve(config));
 } catch (error) {
   console.error(error instanceof ConfigError ? `latchkey: ${error.message}` : `latchkey: could not start: ${(error as Error).message}`);
   process.exit(1);

@@ -8,8 +8,9 @@ import { createAdapterFactory } from './oidc/adapter.js';
 import { createFindAccount } from './oidc/claims.js';
 import { createProviderPages } from './oidc/pages.js';
 import { createProvider } from './oidc/provider.js';
+import { handleServerErrors } from './oidc/server-errors.js';
 import { openServices, type Services } from './services.js';
-import { ensureCookieSecrets, ensureSigningKey, readSigningKeys, signingKeysFingerprint } from './signing-keys.js';
+import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
 import { createViews } from './views.js';
 
 export type RunningServer = {
@@ -45,33 +46,37 @@ export async function startServer(config: Config): Promise<RunningServer> {
     server.listen(config.port, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  // PORT=0 asks the OS for a free port (tests, tools); the default issuer then follows the real port.
-  const issuer = config.port === 0 ? `http://localhost:${port}` : config.issuer;
+  // PORT=0 without ISSUER (tests, tools): the issuer follows the port the OS picked.
+  const issuer = config.issuer ?? `http://localhost:${port}`;
 
   // oidc-provider fixes its keystore at construction, so a key rotation builds a new provider. All its state lives
   // in the database, which makes the swap invisible to clients; requests in flight finish on the old one.
-  function buildProvider(): Provider {
+  function buildProvider(keys: StoredSigningKey[]): Provider {
     const provider = createProvider({
-      config: { ...config, issuer },
-      signingKeys: readSigningKeys(config.keysDir).map((key) => key.jwk),
+      config,
+      issuer,
+      signingKeys: orderForSigning(keys, Date.now()).map((key) => key.jwk),
       cookieSecrets,
       adapter,
       findAccount,
       apis: services.apis,
       pages,
     });
+    handleServerErrors(provider, views);
     provider.use(createHttpRoutes(database));
     provider.use(createInteractionRoutes({ provider, accounts: services.accounts, views, csrfKey: cookieSecrets.csrfKey }));
     return provider;
   }
 
-  let fingerprint = signingKeysFingerprint(config.keysDir);
-  handle = buildProvider().callback();
+  const initialKeys = readSigningKeys(config.keysDir);
+  let fingerprint = signingKeysFingerprint(initialKeys, Date.now());
+  handle = buildProvider(initialKeys).callback();
 
   async function reloadSigningKeys(): Promise<boolean> {
-    const current = signingKeysFingerprint(config.keysDir);
+    const keys = readSigningKeys(config.keysDir);
+    const current = signingKeysFingerprint(keys, Date.now());
     if (current === fingerprint) return false;
-    handle = buildProvider().callback();
+    handle = buildProvider(keys).callback();
     fingerprint = current;
     return true;
   }
@@ -98,10 +103,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
     services,
     reloadSigningKeys,
     purgeExpired,
+    /** Stops accepting, lets requests in flight finish (for at most SHUTDOWN_TIMEOUT), then closes the pool. */
     async close() {
       for (const timer of timers) clearInterval(timer);
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
+        server.close(() => {
+          clearTimeout(deadline);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       await database.destroy();

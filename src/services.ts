@@ -12,7 +12,7 @@ export type Services = { database: Database; accounts: Accounts; clients: Client
 
 /** Opens and migrates the database and builds the services the server and the CLI share. */
 export async function openServices(config: Config): Promise<Services> {
-  const database = openDatabase(config.databaseUrl);
+  const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize, timeoutMs: config.databaseTimeoutMs });
   try {
     await migrateDatabase(database);
   } catch (error) {

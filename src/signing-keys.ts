@@ -6,7 +6,8 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jo
 /** A private RS256 signing key as oidc-provider takes it: `kid` is its RFC 7638 thumbprint. */
 export type SigningKey = JWK & { kid: string; alg: 'RS256'; use: 'sig' };
 
-export type StoredSigningKey = { sequence: number; createdAt: number; jwk: SigningKey };
+/** `activatesAt`: from then on the key signs; before, it is only published, so every instance knows it first. */
+export type StoredSigningKey = { sequence: number; createdAt: number; activatesAt: number; jwk: SigningKey };
 
 export type CookieSecrets = { cookieKeys: string[]; csrfKey: string };
 
@@ -40,8 +41,20 @@ export function readSigningKeys(dir: string): StoredSigningKey[] {
   return fs
     .readdirSync(dir)
     .filter((name) => signingKeyFile.test(name))
-    .map((name) => JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as StoredSigningKey)
+    .map((name) => {
+      const stored = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as StoredSigningKey;
+      return { ...stored, activatesAt: stored.activatesAt ?? stored.createdAt };
+    })
     .sort((a, b) => b.sequence - a.sequence);
+}
+
+/**
+ * The keys in the order oidc-provider needs (it signs with the first): the newest key already active, then all
+ * others, newest first. With no active key yet, the oldest key signs.
+ */
+export function orderForSigning(keys: StoredSigningKey[], now: number): StoredSigningKey[] {
+  const signing = keys.find((key) => key.activatesAt <= now) ?? keys[keys.length - 1];
+  return signing ? [signing, ...keys.filter((key) => key !== signing)] : [];
 }
 
 async function generateSigningKey(): Promise<SigningKey> {
@@ -51,13 +64,17 @@ async function generateSigningKey(): Promise<SigningKey> {
   return { ...jwk, kid, alg: 'RS256', use: 'sig' };
 }
 
-/** Adds a new signing key that signs from now on; older keys stay published so issued tokens keep verifying. */
-export async function rotateSigningKey(dir: string, now = Date.now()): Promise<StoredSigningKey> {
+/**
+ * Adds a new signing key that signs once `activationDelaySeconds` have passed (published in the JWKS at once);
+ * older keys stay published so tokens already issued keep verifying.
+ */
+export async function rotateSigningKey(dir: string, options: { activationDelaySeconds?: number; now?: number } = {}): Promise<StoredSigningKey> {
   ensureDir(dir);
+  const now = options.now ?? Date.now();
   const jwk = await generateSigningKey();
   for (;;) {
     const sequence = (readSigningKeys(dir)[0]?.sequence ?? 0) + 1;
-    const stored: StoredSigningKey = { sequence, createdAt: now, jwk };
+    const stored: StoredSigningKey = { sequence, createdAt: now, activatesAt: now + (options.activationDelaySeconds ?? 0) * 1000, jwk };
     const file = path.join(dir, `signing-key-${String(sequence).padStart(6, '0')}.json`);
     if (createExclusive(file, JSON.stringify(stored, null, 2))) return stored;
   }
@@ -68,7 +85,8 @@ export async function ensureSigningKey(dir: string): Promise<StoredSigningKey[]>
   ensureDir(dir);
   const keys = readSigningKeys(dir);
   if (keys.length > 0) return keys;
-  const stored: StoredSigningKey = { sequence: 1, createdAt: Date.now(), jwk: await generateSigningKey() };
+  const now = Date.now();
+  const stored: StoredSigningKey = { sequence: 1, createdAt: now, activatesAt: now, jwk: await generateSigningKey() };
   createExclusive(path.join(dir, 'signing-key-000001.json'), JSON.stringify(stored, null, 2));
   return readSigningKeys(dir);
 }
@@ -85,8 +103,7 @@ export function ensureCookieSecrets(dir: string): CookieSecrets {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as CookieSecrets;
 }
 
-/** A cheap fingerprint of the key files, to notice another process's rotation without re-reading every key. */
-export function signingKeysFingerprint(dir: string): string {
-  if (!fs.existsSync(dir)) return '';
-  return fs.readdirSync(dir).filter((name) => signingKeyFile.test(name)).sort().join(',');
+/** Identifies the key set and which key signs now: when it changes, the provider must be rebuilt. */
+export function signingKeysFingerprint(keys: StoredSigningKey[], now: number): string {
+  return `${orderForSigning(keys, now)[0]?.jwk.kid}:${keys.map((key) => key.jwk.kid).join(',')}`;
 }

@@ -5,16 +5,23 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 const run = promisify(execFile);
 let dir: string;
 let env: Record<string, string>;
 
-beforeAll(() => {
+let database: TestDatabase;
+
+beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cli-'));
-  env = { DATABASE_URL: `sqlite:${path.join(dir, 'db.sqlite')}`, KEYS_DIR: path.join(dir, 'keys') };
+  database = await createTestDatabase(dir);
+  env = { DATABASE_URL: database.url, KEYS_DIR: path.join(dir, 'keys') };
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await database.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 /** Runs the CLI in-process, exactly as bin/latchkey.js does, capturing its output. */
 async function cli(...argv: string[]) {
@@ -145,13 +152,23 @@ describe('latchkey apis', () => {
 });
 
 describe('latchkey keys', () => {
-  it('rotates keys: the newest signs, the older ones stay for verification', async () => {
+  it('publishes a rotated key at once and signs with it after the activation delay, or at once with --now', async () => {
     const first = await cliJson('keys', 'rotate');
     const second = await cliJson('keys', 'rotate');
-    const listed = await cliJson('keys', 'list');
+    expect(Date.parse(second.activatesAt) - Date.parse(second.createdAt)).toBe(60_000);
+    let listed = await cliJson('keys', 'list');
     expect(listed.map((k: { kid: string }) => k.kid)).toEqual([second.kid, first.kid]);
-    expect(listed.map((k: { isSigning: boolean }) => k.isSigning)).toEqual([true, false]);
+    // The only other key is the oldest, so it signs until the new one activates.
+    expect(listed.map((k: { status: string }) => k.status)).toEqual(['pending', 'signing']);
+
+    const third = await cliJson('keys', 'rotate', '--now');
+    listed = await cliJson('keys', 'list');
+    expect(listed.map((k: { kid: string }) => k.kid)).toEqual([third.kid, second.kid, first.kid]);
+    // The newest active key wins; the skipped pending key will never sign, but still verifies.
+    expect(listed.map((k: { status: string }) => k.status)).toEqual(['signing', 'verify only', 'verify only']);
+
     const files = fs.readdirSync(env.KEYS_DIR).filter((name) => name.startsWith('signing-key-'));
+    expect(files).toHaveLength(3);
     for (const file of files) expect(fs.statSync(path.join(env.KEYS_DIR, file)).mode & 0o777).toBe(0o600);
   });
 });

@@ -26,13 +26,13 @@ export const usage = `usage: latchkey <command> [options] [--json]
   apis create --audience AUD [--scopes "read write"]
   apis list
   keys list
-  keys rotate
+  keys rotate [--now]
 
 The CLI reads the same environment as the server (DATABASE_URL, KEYS_DIR, …).`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type ServiceCommand = { options: Options; run(values: Values, services: Services, out: Output): Promise<void> };
-type KeyCommand = { options: Options; run(config: Config, out: Output): Promise<void> };
+type KeyCommand = { options: Options; run(config: Config, out: Output, values: Values): Promise<void> };
 
 const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
   users: userCommands,
@@ -66,7 +66,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     const out = createOutput(io, parsed.values.json === true);
     const config = loadConfig(env);
     if (group === 'keys') {
-      await (command as KeyCommand).run(config, out);
+      await (command as KeyCommand).run(config, out, parsed.values as Values);
     } else {
       services = await openServices(config);
       await (command as ServiceCommand).run(parsed.values as Values, services, out);

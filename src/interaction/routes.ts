@@ -3,6 +3,8 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import Provider, { errors } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
+import { isDatabaseUnavailable } from '../database.js';
+import { unavailable } from '../oidc/server-errors.js';
 import type { Views } from '../views.js';
 import { createConsent } from './consent.js';
 import { createCsrf } from './csrf.js';
@@ -20,11 +22,17 @@ function renderErrors(views: Views) {
       const { status, statusCode, expose, error_description: description, message } = error as {
         status?: number; statusCode?: number; expose?: boolean; error_description?: string; message?: string;
       };
+      ctx.type = 'html';
+      if (isDatabaseUnavailable(error)) {
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+        ctx.body = views.render('error', { title: 'Unavailable', message: unavailable.error_description, code: unavailable.error });
+        return;
+      }
       const code = status ?? statusCode ?? 500;
       const isClientError = code >= 400 && code < 500 && (expose || error instanceof errors.OIDCProviderError);
       if (!isClientError) ctx.app.emit('error', error, ctx);
       ctx.status = isClientError ? code : 500;
-      ctx.type = 'html';
       ctx.body = views.render('error', {
         title: 'Error',
         message: isClientError ? description ?? message : 'Latchkey could not complete the request.',

@@ -6,6 +6,7 @@ import { scopeClaims } from './claims.js';
 
 export type ProviderDeps = {
   config: Config;
+  issuer: string;
   signingKeys: SigningKey[];
   cookieSecrets: CookieSecrets;
   adapter: NonNullable<Configuration['adapter']>;
@@ -118,6 +119,5 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
   };
 
-  const provider = new Provider(config.issuer, configuration);
-  return provider;
+  return new Provider(deps.issuer, configuration);
 }

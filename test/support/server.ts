@@ -3,22 +3,32 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { createTestDatabase } from './database.js';
 
 export type TestServer = RunningServer & { config: Config; dir: string };
 
-/** A real Latchkey on an ephemeral port with its own SQLite file and keys in a temp dir. */
+/**
+ * A real Latchkey on an ephemeral port with its own database (a SQLite file, or a fresh PostgreSQL database when
+ * TEST_DATABASE_URL is set) and keys in a temp dir.
+ */
 export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
+  const database = await createTestDatabase(dir);
   const config: Config = {
     port: 0,
-    issuer: 'http://localhost:0',
-    databaseUrl: `sqlite:${path.join(dir, 'latchkey.sqlite')}`,
+    issuer: null,
+    databaseUrl: database.url,
+    databasePoolSize: 10,
+    databaseTimeoutMs: 5000,
     keysDir: path.join(dir, 'keys'),
     accessTokenTtlSeconds: 300,
     refreshTokenTtlSeconds: 7 * 86400,
     idTokenTtlSeconds: 3600,
     sessionTtlSeconds: 14 * 86400,
     keysReloadIntervalSeconds: 3600,
+    keysActivationDelaySeconds: 0,
+    workers: 1,
+    shutdownTimeoutSeconds: 10,
     isProduction: false,
     ...overrides,
   };
@@ -29,6 +39,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     dir,
     async close() {
       await server.close();
+      await database.drop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,38 @@
+import cluster from 'node:cluster';
+import type { Config } from './config.js';
+import { openServices } from './services.js';
+import { ensureCookieSecrets, ensureSigningKey } from './signing-keys.js';
+
+/**
+ * WORKERS=N: the primary migrates the database and creates the keys once (no start-up races), then forks N worker
+ * processes that share the listening port (node:cluster) and each run a full server. A worker that dies is replaced.
+ * SIGTERM/SIGINT are passed to every worker; the primary exits 0 once all have shut down gracefully.
+ */
+export async function runPrimary(config: Config, log: (line: string) => void): Promise<void> {
+  const services = await openServices(config);
+  await services.database.destroy();
+  ensureCookieSecrets(config.keysDir);
+  await ensureSigningKey(config.keysDir);
+
+  let isStopping = false;
+  const fork = () => cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (isStopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    log(`latchkey: worker ${worker.process.pid} exited (${signal ?? code}); starting a new one`);
+    fork();
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (isStopping) return;
+    isStopping = true;
+    log(`latchkey: ${signal} received, stopping ${config.workers} workers`);
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  for (let i = 0; i < config.workers; i++) fork();
+}
+
+export const isWorker = () => cluster.isWorker;
