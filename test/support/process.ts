@@ -1,0 +1,30 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+export type LatchkeyProcess = {
+  child: ChildProcess;
+  port: number;
+  output: () => string;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  exited: Promise<number | string>;
+};
+
+const tsx = path.resolve('node_modules/.bin/tsx');
+
+/** Starts `npm start`'s entry point as a real process and waits for its "serving" line. */
+export async function spawnLatchkey(env: Record<string, string>): Promise<LatchkeyProcess> {
+  const child = spawn(tsx, ['src/main.ts'], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /serving \S+ on port (\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    exited.then((code) => reject(new Error(`latchkey exited (${code}) before serving:\n${output}`)));
+  });
+  return { child, port, output: () => output, exited };
+}
