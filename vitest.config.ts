@@ -1,9 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
+// `npm test` runs every capability on SQLite. `npm run test:postgres` sets TEST_DATABASE_URL: the same files then
+// run on PostgreSQL (a fresh database per file), plus the PostgreSQL-only tests in test/postgres/.
+const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/*.test.ts', ...(onPostgres ? ['test/postgres/*.test.ts'] : [])],
     testTimeout: 30_000,
-    hookTimeout: 30_000,
+    hookTimeout: 60_000,
   },
 });

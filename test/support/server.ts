@@ -11,13 +11,16 @@ export type TestServer = RunningServer & { config: Config; dir: string };
  * A real Latchkey on an ephemeral port with its own database (a SQLite file, or a fresh PostgreSQL database when
  * TEST_DATABASE_URL is set) and keys in a temp dir.
  */
-export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<Config> = {},
+  routeDatabaseUrl: (url: string) => string = (url) => url,
+): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
   const database = await createTestDatabase(dir);
   const config: Config = {
     port: 0,
     issuer: null,
-    databaseUrl: database.url,
+    databaseUrl: routeDatabaseUrl(database.url),
     databasePoolSize: 10,
     databaseTimeoutMs: 5000,
     keysDir: path.join(dir, 'keys'),

@@ -1,0 +1,101 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, migrateDatabase, type Database } from '../src/database.js';
+import { createOidcPayloadStore, type OidcPayloadStore } from '../src/store/oidc-payloads.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+// The store contract: the same behaviour on SQLite (npm test) and PostgreSQL (npm run test:postgres).
+let dir: string;
+let testDatabase: TestDatabase;
+let database: Database;
+let payloads: OidcPayloadStore;
+const now = 1_800_000_000_000;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-store-'));
+  testDatabase = await createTestDatabase(dir);
+  database = openDatabase(testDatabase.url);
+  await migrateDatabase(database);
+  payloads = createOidcPayloadStore(database);
+});
+afterAll(async () => {
+  await database.destroy();
+  await testDatabase.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const put = (model: string, id: string, extra: Partial<Parameters<OidcPayloadStore['upsert']>[0]> = {}) =>
+  payloads.upsert({ model, id, payload: { jti: id, kind: model }, expiresAt: now + 60_000, ...extra });
+
+describe('oidc payload store', () => {
+  it('finds by id, uid and user code, and hides expired rows', async () => {
+    await put('Session', 's1', { uid: 'u1' });
+    await put('DeviceCode', 'd1', { userCode: 'ABCD' });
+    await put('AccessToken', 'old', { expiresAt: now - 1 });
+    expect((await payloads.find('Session', 's1', now))?.payload).toEqual({ jti: 's1', kind: 'Session' });
+    expect((await payloads.findByUid('Session', 'u1', now))?.payload.jti).toBe('s1');
+    expect((await payloads.findByUserCode('DeviceCode', 'ABCD', now))?.payload.jti).toBe('d1');
+    expect(await payloads.find('AccessToken', 'old', now)).toBeUndefined();
+    expect(await payloads.find('Grant', 's1', now)).toBeUndefined();
+  });
+
+  it('replaces a payload on upsert', async () => {
+    await put('Grant', 'g-up');
+    await payloads.upsert({ model: 'Grant', id: 'g-up', payload: { jti: 'g-up', version: 2 }, expiresAt: now + 60_000 });
+    expect((await payloads.find('Grant', 'g-up', now))?.payload).toEqual({ jti: 'g-up', version: 2 });
+  });
+
+  it('lets exactly one of many parallel consumes win and reports the grant to the others', async () => {
+    await put('RefreshToken', 'rt1', { grantId: 'g1' });
+    const results = await Promise.all(Array.from({ length: 20 }, () => payloads.consume('RefreshToken', 'rt1', now)));
+    expect(results.filter((result) => result.won)).toHaveLength(1);
+    expect(results.filter((result) => !result.won)).toEqual(Array(19).fill({ won: false, grantId: 'g1' }));
+    expect((await payloads.find('RefreshToken', 'rt1', now))?.consumedAt).toBe(now);
+  });
+
+  it('deletes a whole grant with its codes and tokens, and everything of an account', async () => {
+    await put('Grant', 'g2', { accountId: 'acc' });
+    await put('AuthorizationCode', 'c2', { grantId: 'g2', accountId: 'acc' });
+    await put('AccessToken', 'a2', { grantId: 'g2', accountId: 'acc' });
+    await put('AccessToken', 'other', { grantId: 'g3' });
+    await payloads.deleteGrant('g2');
+    for (const [model, id] of [['Grant', 'g2'], ['AuthorizationCode', 'c2'], ['AccessToken', 'a2']]) {
+      expect(await payloads.find(model, id, now)).toBeUndefined();
+    }
+    expect(await payloads.find('AccessToken', 'other', now)).toBeDefined();
+
+    await put('Session', 's-acc', { accountId: 'acc' });
+    await put('RefreshToken', 'r-acc', { accountId: 'acc', grantId: 'g4' });
+    expect(await payloads.deleteByAccountId('acc')).toBe(2);
+    expect(await payloads.find('Session', 's-acc', now)).toBeUndefined();
+  });
+
+  it('purges expired rows in bounded batches and keeps live ones', async () => {
+    for (let i = 0; i < 25; i++) await put('Interaction', `expired-${i}`, { expiresAt: now - 1000 });
+    await put('Interaction', 'live');
+    const batches: number[] = [];
+    for (let deleted = -1; deleted !== 0;) {
+      deleted = await payloads.deleteExpired(now, 10);
+      batches.push(deleted);
+    }
+    expect(batches.every((size) => size <= 10)).toBe(true);
+    expect(batches.length).toBeGreaterThanOrEqual(4);
+    expect(batches.reduce((sum, size) => sum + size, 0)).toBeGreaterThanOrEqual(25);
+    expect(await payloads.find('Interaction', 'live', now)).toBeDefined();
+  });
+});
+
+describe('connection settings', () => {
+  it('runs SQLite in WAL mode with a busy timeout, and PostgreSQL with a bounded pool and connect timeout', async () => {
+    if (testDatabase.url.startsWith('sqlite:')) {
+      expect(await database.raw('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
+      expect(await database.raw('PRAGMA busy_timeout')).toEqual([{ timeout: 5000 }]);
+    } else {
+      const { pool, config } = database.client as { pool: { max: number }; config: { connection: Record<string, unknown> } };
+      expect(pool.max).toBe(10);
+      expect(config.connection).toMatchObject({ connectionTimeoutMillis: 5000, query_timeout: 30000 });
+    }
+  });
+});

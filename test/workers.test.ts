@@ -1,0 +1,50 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { openServices } from '../src/services.js';
+import { createBrowser } from './support/browser.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createClient, createUser, password } from './support/fixtures.js';
+import { spawnLatchkey } from './support/process.js';
+import { discoverRp, signIn } from './support/rp.js';
+
+let dir: string;
+let database: TestDatabase;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-workers-'));
+  database = await createTestDatabase(dir);
+});
+afterAll(async () => {
+  await database.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('WORKERS=2', () => {
+  it('runs two worker processes on one port that serve sign-ins together, and stops them all on SIGTERM', async () => {
+    const env = { DATABASE_URL: database.url, KEYS_DIR: path.join(dir, 'keys'), WORKERS: '2' };
+    const instance = await spawnLatchkey(env);
+    const deadline = Date.now() + 20_000;
+    while ((instance.output().match(/serving /g) ?? []).length < 2) {
+      if (Date.now() > deadline) throw new Error(`second worker did not start:\n${instance.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const pids = [...instance.output().matchAll(/on port (\d+) \(pid (\d+)\)/g)];
+    expect(new Set(pids.map((match) => match[1])).size).toBe(1);
+    expect(new Set(pids.map((match) => match[2])).size).toBe(2);
+
+    const services = await openServices(loadConfig(env));
+    const client = await createClient(services);
+    const users = await Promise.all([createUser(services), createUser(services), createUser(services), createUser(services)]);
+    await services.database.destroy();
+    const rp = await discoverRp(`http://localhost:${instance.port}`, client.clientId, client.clientSecret!);
+    const results = await Promise.all(users.map((user) => signIn(rp, createBrowser(), { email: user.email, password, consent: true })));
+    expect(results.map((result) => result.tokens.claims()!.sub)).toEqual(users.map((user) => user.id));
+
+    instance.child.kill('SIGTERM');
+    expect(await instance.exited).toBe(0);
+    expect(instance.output()).toContain('stopping 2 workers');
+  }, 60_000);
+});
