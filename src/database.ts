@@ -72,8 +72,24 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
   });
 }
 
-export async function migrateDatabase(database: Database): Promise<void> {
-  await database.migrate.latest({ migrationSource });
+/** Instances starting together race to create knex's bookkeeping tables and then for its migration lock. */
+function isMigrationRace(error: unknown): boolean {
+  const { name, code, message } = error as { name?: string; code?: string; message?: string };
+  return name === 'MigrationLocked' || code === '42P07' || isUniqueViolation(error) || /already exists/.test(message ?? '');
+}
+
+/** Runs pending migrations; a process that loses the start-up race waits for the winner (up to `lockWaitMs`). */
+export async function migrateDatabase(database: Database, lockWaitMs = 60_000): Promise<void> {
+  const deadline = Date.now() + lockWaitMs;
+  for (;;) {
+    try {
+      await database.migrate.latest({ migrationSource });
+      return;
+    } catch (error) {
+      if (!isMigrationRace(error) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 export async function isDatabaseReachable(database: Database): Promise<boolean> {

@@ -87,6 +87,20 @@ describe('oidc payload store', () => {
   });
 });
 
+describe('migrations', () => {
+  it('lets several processes migrate a fresh database at the same time', async () => {
+    const fresh = await createTestDatabase(fs.mkdtempSync(path.join(dir, 'fresh-')));
+    const connections = Array.from({ length: 3 }, () => openDatabase(fresh.url));
+    try {
+      await Promise.all(connections.map((connection) => migrateDatabase(connection)));
+      expect(await connections[0]('users').count({ count: '*' })).toEqual([{ count: 0 }]);
+    } finally {
+      await Promise.all(connections.map((connection) => connection.destroy()));
+      await fresh.drop();
+    }
+  });
+});
+
 describe('connection settings', () => {
   it('runs SQLite in WAL mode with a busy timeout, and PostgreSQL with a bounded pool and connect timeout', async () => {
     if (testDatabase.url.startsWith('sqlite:')) {
