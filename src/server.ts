@@ -19,8 +19,8 @@ export type RunningServer = {
   services: Services;
   /** Rebuilds the provider if the key files changed (another process rotated); the timer calls this too. */
   reloadSigningKeys(): Promise<boolean>;
-  /** Deletes expired rows in bounded batches; the timer calls this too. */
-  purgeExpired(): Promise<number>;
+  /** Deletes rows expired at `now` in bounded batches; the timer calls this with the current time. */
+  purgeExpired(now?: number): Promise<number>;
   close(): Promise<void>;
 };
 
@@ -81,10 +81,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
     return true;
   }
 
-  async function purgeExpired(): Promise<number> {
+  async function purgeExpired(now = Date.now()): Promise<number> {
     let total = 0;
     for (;;) {
-      const deleted = await payloads.deleteExpired(Date.now(), purgeBatchSize);
+      const deleted = await payloads.deleteExpired(now, purgeBatchSize);
       total += deleted;
       if (deleted < purgeBatchSize) return total;
     }

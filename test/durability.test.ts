@@ -88,6 +88,27 @@ describe('a crash in the middle of a load', () => {
   }, 60_000);
 });
 
+describe('a restart', () => {
+  it('keeps people signed in: cookie keys and sessions survive it', async () => {
+    const first = await spawnLatchkey(env);
+    const browser = createBrowser();
+    const before = await signIn(await discoverRp(issuerOf(first), client.clientId, client.clientSecret), browser, { email, password, consent: true });
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    const second = await spawnLatchkey(env);
+    try {
+      const rp = await discoverRp(issuerOf(second), client.clientId, client.clientSecret);
+      // No password and no consent page: the session cookie from before the restart still signs the user in.
+      const after = await signIn(rp, browser, { email: 'not used', password: 'not used' });
+      expect(after.tokens.claims()!.sub).toBe(before.tokens.claims()!.sub);
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  }, 30_000);
+});
+
 describe('SIGTERM', () => {
   it('finishes a request in flight, then exits 0 and refuses new connections', async () => {
     const instance = await spawnLatchkey(env);

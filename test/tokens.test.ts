@@ -145,3 +145,16 @@ describe('RP-initiated logout', () => {
     expect(page.html).toContain('post_logout_redirect_uri');
   });
 });
+
+describe('expired rows', () => {
+  it('purges tokens, codes and sessions once they expire, so the table does not keep growing', async () => {
+    const { database } = server.services;
+    const countRows = async () => Number((await database('oidc_payloads').count({ count: '*' }))[0].count);
+    await signedIn();
+    const [{ longest }] = await database('oidc_payloads').max({ longest: 'expires_at' });
+    expect(await countRows()).toBeGreaterThan(0);
+    const purged = await server.purgeExpired(Number(longest) + 1);
+    expect(purged).toBeGreaterThan(0);
+    expect(await countRows()).toBe(0);
+  });
+});
