@@ -62,6 +62,9 @@ function readIssuer(env: Env, port: number, isProduction: boolean, problems: str
   } else if (url.search || url.hash) {
     // OpenID Connect Discovery §3: the issuer has no query or fragment.
     problems.push(`ISSUER must not have a query or fragment, got "${raw}"`);
+  } else if (url.pathname !== '/') {
+    // Latchkey serves its endpoints at the root of the host; a path prefix would be missing from every URL it builds.
+    problems.push(`ISSUER must not have a path (serve Latchkey at the root of its own host), got "${raw}"`);
   } else if (isProduction && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     problems.push(`ISSUER must use https when NODE_ENV=production (only localhost may use http), got "${raw}"`);
   }

@@ -44,8 +44,10 @@ describe('loadConfig', () => {
     expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'http://localhost:3000' }).issuer).toBe('http://localhost:3000');
   });
 
-  it('refuses an issuer with a query or fragment', () => {
+  it('refuses an issuer with a query, a fragment or a path', () => {
     expect(() => loadConfig({ ISSUER: 'https://id.example.com/?x=1' })).toThrow(/query or fragment/);
+    expect(() => loadConfig({ ISSUER: 'https://example.com/auth' })).toThrow(/must not have a path/);
+    expect(loadConfig({ ISSUER: 'https://id.example.com/' }).issuer).toBe('https://id.example.com');
   });
 
   it('does not print database credentials in its error', () => {
