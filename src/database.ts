@@ -31,8 +31,11 @@ const pgTypes = {
 
 function sqliteFile(url: string): string {
   const file = url.slice('sqlite:'.length);
-  // The database holds password hashes and client secrets: its folder is private to the service user.
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+  if (file === ':memory:') return file;
+  // The database holds password hashes and client secrets: private to the service user. SQLite gives its -wal and
+  // -shm files the mode of the database file, which we create first.
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
   return file;
 }
 

@@ -102,8 +102,10 @@ describe('migrations', () => {
 });
 
 describe('connection settings', () => {
-  it('runs SQLite in WAL mode with a busy timeout, and PostgreSQL with a bounded pool and connect timeout', async () => {
+  it('runs SQLite in WAL mode with a busy timeout in a private file, and PostgreSQL with a bounded pool and connect timeout', async () => {
     if (testDatabase.url.startsWith('sqlite:')) {
+      const file = testDatabase.url.slice('sqlite:'.length);
+      for (const suffix of ['', '-wal']) expect(fs.statSync(`${file}${suffix}`).mode & 0o777).toBe(0o600);
       expect(await database.raw('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
       expect(await database.raw('PRAGMA busy_timeout')).toEqual([{ timeout: 5000 }]);
     } else {
