@@ -57,6 +57,7 @@ describe('a crash in the middle of a load', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
+    await expect(fetch(`${issuerOf(first)}/healthz`)).rejects.toThrow(); // the server itself is gone
     isRunning = false;
     await Promise.all(load);
 

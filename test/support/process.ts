@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 
 export type LatchkeyProcess = {
   child: ChildProcess;
@@ -9,11 +8,13 @@ export type LatchkeyProcess = {
   exited: Promise<number | string>;
 };
 
-const tsx = path.resolve('node_modules/.bin/tsx');
-
-/** Starts `npm start`'s entry point as a real process and waits for its "serving" line. */
+/**
+ * Starts `npm start`'s entry point as a real process and waits for its "serving" line. Node itself runs the server
+ * (tsx as a loader, not as a wrapper process), so a signal sent to `child` reaches the server: a SIGKILL really
+ * kills it.
+ */
 export async function spawnLatchkey(env: Record<string, string>): Promise<LatchkeyProcess> {
-  const child = spawn(tsx, ['src/main.ts'], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const port = await new Promise<number>((resolve, reject) => {
