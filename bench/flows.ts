@@ -1,0 +1,131 @@
+import crypto from 'node:crypto';
+
+/**
+ * The browser side of the flows the benchmark needs, kept lean so the load generator costs little next to the
+ * server: fetch with manual redirects, a cookie map, and the hidden fields of Latchkey's own forms.
+ */
+export type Session = { cookies: Map<string, string> };
+
+export const newSession = (): Session => ({ cookies: new Map() });
+
+function cookieHeader(session: Session): string {
+  return [...session.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+}
+
+async function send(session: Session, url: string, init: RequestInit = {}): Promise<Response> {
+  const response = await fetch(url, { ...init, redirect: 'manual', headers: { ...init.headers as Record<string, string>, cookie: cookieHeader(session) } });
+  for (const line of response.headers.getSetCookie()) {
+    const [pair] = line.split(';');
+    const index = pair.indexOf('=');
+    session.cookies.set(pair.slice(0, index), pair.slice(index + 1));
+  }
+  return response;
+}
+
+/** Follows redirects from `url`; stops at a page (returns its HTML) or at `redirectUri` (returns the callback URL). */
+async function follow(session: Session, url: string, redirectUri: string, init?: RequestInit): Promise<{ url: string; html?: string }> {
+  let current = url;
+  let response = await send(session, current, init);
+  for (let hops = 0; response.status >= 300 && response.status < 400; hops++) {
+    if (hops > 10) throw new Error(`too many redirects from ${url}`);
+    await response.body?.cancel();
+    current = new URL(response.headers.get('location')!, current).href;
+    if (current.startsWith(redirectUri)) return { url: current };
+    response = await send(session, current);
+  }
+  const html = await response.text();
+  if (!response.ok) throw new Error(`${current} answered ${response.status}: ${html.slice(0, 300)}`);
+  return { url: current, html };
+}
+
+function hiddenField(html: string, name: string): string {
+  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html) ?? new RegExp(`value="([^"]*)" name="${name}"`).exec(html);
+  if (!match) throw new Error(`no ${name} field on the page: ${html.slice(0, 300)}`);
+  return match[1];
+}
+
+function formAction(html: string, suffix: string, base: string): string {
+  const match = new RegExp(`action="([^"]*${suffix})"`).exec(html);
+  if (!match) throw new Error(`no form posting to …${suffix}: ${html.slice(0, 300)}`);
+  return new URL(match[1].replaceAll('&amp;', '&'), base).href;
+}
+
+const post = (fields: Record<string, string>): RequestInit => ({
+  method: 'POST',
+  body: new URLSearchParams(fields).toString(),
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+});
+
+export type AuthorizationRequest = {
+  origin: string;
+  clientId: string;
+  redirectUri: string;
+  scope: string;
+  resource?: string;
+};
+
+export type Code = { code: string; codeVerifier: string };
+
+function authorizationUrl(request: AuthorizationRequest) {
+  const codeVerifier = crypto.randomBytes(32).toString('base64url');
+  const state = crypto.randomBytes(16).toString('base64url');
+  const url = new URL('/auth', request.origin);
+  url.search = new URLSearchParams({
+    client_id: request.clientId,
+    response_type: 'code',
+    redirect_uri: request.redirectUri,
+    scope: request.scope,
+    state,
+    nonce: crypto.randomBytes(16).toString('base64url'),
+    code_challenge: crypto.createHash('sha256').update(codeVerifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    ...(request.resource ? { resource: request.resource } : {}),
+  }).toString();
+  return { url: url.href, codeVerifier, state };
+}
+
+function codeFrom(callbackUrl: string, state: string): string {
+  const params = new URL(callbackUrl).searchParams;
+  if (params.get('state') !== state || !params.get('code')) throw new Error(`no code at the callback: ${callbackUrl}`);
+  return params.get('code')!;
+}
+
+/** The whole browser-less sign-in: authorize → login form (argon2id) → consent when shown → code at the callback. */
+export async function signIn(session: Session, request: AuthorizationRequest, email: string, password: string): Promise<Code> {
+  const { url, codeVerifier, state } = authorizationUrl(request);
+  let step = await follow(session, url, request.redirectUri);
+  if (step.html?.includes('name="password"')) {
+    step = await follow(session, formAction(step.html, '/login', step.url), request.redirectUri,
+      post({ csrf: hiddenField(step.html, 'csrf'), email, password }));
+  }
+  if (step.html?.includes('/confirm"')) {
+    step = await follow(session, formAction(step.html, '/confirm', step.url), request.redirectUri,
+      post({ csrf: hiddenField(step.html, 'csrf') }));
+  }
+  if (step.html !== undefined) throw new Error(`sign-in stopped at ${step.url}: ${step.html.slice(0, 300)}`);
+  return { code: codeFrom(step.url, state), codeVerifier };
+}
+
+/** With a signed-in session and a grant already given, /auth answers straight with a code: single sign-on. */
+export async function authorizeSilently(session: Session, request: AuthorizationRequest): Promise<Code> {
+  const { url, codeVerifier, state } = authorizationUrl(request);
+  const response = await send(session, url);
+  const location = response.headers.get('location');
+  if (response.status !== 303 || !location?.startsWith(request.redirectUri)) {
+    throw new Error(`silent authorization answered ${response.status} ${location ?? ''}`);
+  }
+  return { code: codeFrom(location, state), codeVerifier };
+}
+
+/** Runs `task` `count` times with at most `concurrency` in flight. */
+export async function inParallel<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
+    while (next < count) {
+      const index = next++;
+      results[index] = await task(index);
+    }
+  }));
+  return results;
+}

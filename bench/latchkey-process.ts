@@ -1,0 +1,51 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+export type BenchServer = { child: ChildProcess; pid: number; origin: string; issuer: string; startupMs: number; stop(): Promise<void> };
+
+const root = path.resolve(import.meta.dirname, '..');
+
+/**
+ * Starts `npm start`'s entry point as its own process (node with tsx as a loader, so the pid is the server's) and
+ * waits for every worker to report it is serving, then for the first discovery response: that is the start-up time.
+ */
+export async function startBenchServer(env: Record<string, string>, workers: number): Promise<BenchServer> {
+  const started = performance.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', NODE_ENV: 'production', WORKERS: String(workers), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const ports = [...output.matchAll(/serving \S+ on port (\d+)/g)].map((match) => Number(match[1]));
+      if (ports.length >= workers) resolve(ports[0]);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    exited.then((code) => reject(new Error(`latchkey exited (${code}) before serving:\n${output}`)));
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  for (;;) {
+    const response = await fetch(`${origin}/.well-known/openid-configuration`).catch(() => null);
+    if (response?.ok) {
+      const { issuer } = await response.json() as { issuer: string };
+      const startupMs = performance.now() - started;
+      return {
+        child,
+        pid: child.pid!,
+        origin,
+        issuer,
+        startupMs,
+        async stop() {
+          child.kill('SIGTERM');
+          const code = await exited;
+          if (code !== 0) throw new Error(`latchkey exited with ${code} on SIGTERM:\n${output.slice(-2000)}`);
+        },
+      };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,69 @@
+import type { ScenarioResult, Timing } from './scenarios.js';
+
+export type Ceilings = { rs256: number; argon2: number; bareKoa: number };
+export type WorkersRun = { workers: number; startupMs: number; idleRssBytes: number; scenarios: ScenarioResult[] };
+export type BenchReport = {
+  date: string;
+  isSmoke: boolean;
+  machine: { cpus: number; cpuModel: string; node: string; memoryGiB: number };
+  database: string;
+  timing: Timing;
+  ceilings: Ceilings;
+  runs: WorkersRun[];
+};
+
+const ceilingLabels: Record<keyof Ceilings, string> = {
+  rs256: 'RS256 signs/s (1 core)',
+  argon2: 'argon2id hashes/s',
+  bareKoa: 'bare Koa req/s',
+};
+
+const megabytes = (bytes: number | null) => (bytes === null ? '–' : (bytes / 2 ** 20).toFixed(0));
+const round = (value: number, digits = 0) => value.toFixed(digits);
+
+/** The requests/s this scenario could reach if nothing but its ceiling cost anything. */
+export function ceilingRate(scenario: ScenarioResult, ceilings: Ceilings): number {
+  return ceilings[scenario.ceiling] / scenario.ceilingOpsPerRequest;
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const { machine, ceilings, timing } = report;
+  const lines = [
+    `# Latchkey benchmark${report.isSmoke ? ' (smoke run: not for judging speed)' : ''}`,
+    '',
+    `${report.date} · ${machine.cpus} × ${machine.cpuModel} · ${machine.memoryGiB} GiB · Node ${machine.node} · ${report.database} · ` +
+      `${timing.durationSeconds}s per scenario after ${timing.warmupSeconds}s warm-up · ${timing.connections} connections ` +
+      `(sign-in: ${timing.signInConcurrency} browsers) · load generator on the same machine`,
+    '',
+    '## Ceilings',
+    '',
+    '| Ceiling | Rate |',
+    '| --- | ---: |',
+    ...(Object.keys(ceilingLabels) as (keyof Ceilings)[]).map((key) => `| ${ceilingLabels[key]} | ${round(ceilings[key])} |`),
+  ];
+  for (const run of report.runs) {
+    lines.push(
+      '',
+      `## WORKERS=${run.workers}`,
+      '',
+      `Start to first discovery response: ${round(run.startupMs)} ms · idle RSS: ${megabytes(run.idleRssBytes)} MB`,
+      '',
+      '| Scenario | req/s | p50 ms | p99 ms | non-2xx | CPU s / 1000 req | peak RSS MB | ceiling (req/s) | ratio |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...run.scenarios.map((s) => {
+        const limit = ceilingRate(s, ceilings);
+        const perRequest = s.ceilingOpsPerRequest > 1 ? ` ÷ ${s.ceilingOpsPerRequest}` : '';
+        return `| ${s.name} | ${round(s.requestsPerSecond)} | ${round(s.latencyP50Ms, 1)} | ${round(s.latencyP99Ms, 1)} | ${s.failures} | ` +
+          `${s.cpuSecondsPer1000 === null ? '–' : round(s.cpuSecondsPer1000, 2)} | ${megabytes(s.peakRssBytes)} | ` +
+          `${round(limit)} (${s.ceiling}${perRequest}) | ${round((s.requestsPerSecond / limit) * 100)} % |`;
+      }),
+    );
+  }
+  if (report.runs.length > 1) {
+    const [first, ...others] = report.runs;
+    lines.push('', '## Scaling', '', `| Scenario | ${others.map((run) => `WORKERS=${run.workers} ÷ WORKERS=${first.workers}`).join(' | ')} |`,
+      `| --- | ${others.map(() => '---:').join(' | ')} |`,
+      ...first.scenarios.map((scenario, index) => `| ${scenario.name} | ${others.map((run) => `${round(run.scenarios[index].requestsPerSecond / scenario.requestsPerSecond, 2)}×`).join(' | ')} |`));
+  }
+  return `${lines.join('\n')}\n`;
+}

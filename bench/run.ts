@@ -1,0 +1,95 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { measureArgon2HashesPerSecond, measureBareKoa, measureRs256SignsPerSecond } from './ceilings.js';
+import { startBenchServer } from './latchkey-process.js';
+import { sampleTree } from './process-stats.js';
+import { renderMarkdown, type BenchReport, type Ceilings, type WorkersRun } from './report.js';
+import { prepare, runScenarios, type Timing } from './scenarios.js';
+
+const { values } = parseArgs({
+  options: {
+    smoke: { type: 'boolean' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string' },
+    workers: { type: 'string' },
+  },
+});
+
+function positive(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`bench: --${name} must be a positive number, got "${raw}"`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const isSmoke = values.smoke === true;
+const timing: Timing = {
+  warmupSeconds: positive('warmup', values.warmup, isSmoke ? 0.5 : 2),
+  durationSeconds: positive('duration', values.duration, isSmoke ? 1 : 8),
+  connections: positive('connections', values.connections, 10),
+  signInConcurrency: 8,
+};
+const workerCounts = (values.workers ?? process.env.WORKERS ?? (isSmoke ? '1' : '1,2')).split(',').map((raw) => positive('workers', raw, 1));
+const databaseUrl = process.env.DATABASE_URL;
+const log = (line: string) => console.log(line);
+
+log(`bench: ${isSmoke ? 'smoke run' : 'full run'}, ${timing.durationSeconds}s per scenario after ${timing.warmupSeconds}s warm-up, ${timing.connections} connections, WORKERS=${workerCounts.join(' and ')}, ${databaseUrl ? 'DATABASE_URL' : 'a fresh SQLite file'}`);
+
+// The ceilings first, on an idle machine.
+const ceilingSeconds = isSmoke ? 0.5 : 3;
+const bareKoa = await measureBareKoa({ connections: timing.connections, warmupSeconds: timing.warmupSeconds, durationSeconds: ceilingSeconds * 2 });
+const ceilings: Ceilings = {
+  rs256: await measureRs256SignsPerSecond(ceilingSeconds * 1000),
+  argon2: await measureArgon2HashesPerSecond(ceilingSeconds * 1000, timing.signInConcurrency),
+  bareKoa: bareKoa.requestsPerSecond,
+};
+log(`ceilings: RS256 ${Math.round(ceilings.rs256)} signs/s (one core), argon2id ${Math.round(ceilings.argon2)} hashes/s (all cores), bare Koa ${Math.round(ceilings.bareKoa)} req/s`);
+
+const runs: WorkersRun[] = [];
+let failed = false;
+for (const workers of workerCounts) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
+  const env = { DATABASE_URL: databaseUrl ?? `sqlite:${path.join(dir, 'bench.sqlite')}`, KEYS_DIR: path.join(dir, 'keys') };
+  const server = await startBenchServer(env, workers);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const idleRssBytes = sampleTree(server.pid).rssBytes;
+    log(`WORKERS=${workers}: first discovery response ${Math.round(server.startupMs)} ms after start, idle RSS ${(idleRssBytes / 2 ** 20).toFixed(0)} MB`);
+    const fixture = await prepare(server, env, crypto.randomBytes(4).toString('hex'), timing.signInConcurrency);
+    const scenarios = await runScenarios(fixture, timing, log);
+    runs.push({ workers, startupMs: server.startupMs, idleRssBytes, scenarios });
+    failed ||= scenarios.some((scenario) => scenario.failures > 0);
+  } finally {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const report: BenchReport = {
+  date: new Date().toISOString(),
+  isSmoke,
+  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+  database: databaseUrl ? databaseUrl.replace(/\/\/[^@/]*@/, '//***@').split(':')[0] : 'sqlite',
+  timing,
+  ceilings,
+  runs,
+};
+const markdown = renderMarkdown(report);
+const resultsDir = path.join(import.meta.dirname, 'results');
+const stamp = `${report.date.replace(/[:.]/g, '-')}${isSmoke ? '-smoke' : ''}`;
+fs.mkdirSync(resultsDir, { recursive: true });
+fs.writeFileSync(path.join(resultsDir, `${stamp}.md`), markdown);
+fs.writeFileSync(path.join(resultsDir, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+log(`\n${markdown}`);
+log(`bench: wrote bench/results/${stamp}.md and .json`);
+if (failed) {
+  console.error('bench: some requests failed (non-2xx, errors or timeouts): see the failures column');
+  process.exit(1);
+}

@@ -1,0 +1,201 @@
+import { runCli } from '../src/cli/main.js';
+import { authorizeSilently, inParallel, newSession, signIn, type AuthorizationRequest, type Code } from './flows.js';
+import type { BenchServer } from './latchkey-process.js';
+import { runLoad, type LoadResult } from './load.js';
+import { watchTree } from './process-stats.js';
+
+export type Timing = { warmupSeconds: number; durationSeconds: number; connections: number; signInConcurrency: number };
+
+/** What bounds a scenario on this machine, so its result can be read as a fraction of what is possible. */
+export type CeilingName = 'bareKoa' | 'rs256' | 'argon2';
+
+export type ScenarioResult = LoadResult & {
+  name: string;
+  ceiling: CeilingName;
+  /** How many of the ceiling's operations one request costs (an ID token and a JWT access token: 2 signatures). */
+  ceilingOpsPerRequest: number;
+};
+
+const password = 'bench passphrase that is long enough';
+const audience = 'https://api.bench.example';
+
+type Fixture = {
+  server: BenchServer;
+  serviceAuth: string;
+  appAuth: string;
+  app: AuthorizationRequest;
+  consentApp: AuthorizationRequest;
+  emails: string[];
+};
+
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+async function cli(env: Record<string, string>, ...argv: string[]): Promise<void> {
+  const errors: string[] = [];
+  const code = await runCli(argv, env, { stdout: () => {}, stderr: (line) => errors.push(line) });
+  if (code !== 0) throw new Error(`latchkey ${argv.slice(0, 2).join(' ')} failed: ${errors.join(' ')}`);
+}
+
+/** Registers an API, three clients and the users through the CLI, as an operator would. */
+export async function prepare(server: BenchServer, env: Record<string, string>, runId: string, users: number): Promise<Fixture> {
+  const redirectUri = 'http://127.0.0.1:9/callback';
+  const secret = `bench-secret-${runId}-0123456789abcdefghij`;
+  await cli(env, 'apis', 'create', '--audience', audience, '--scopes', 'read write').catch(() => {}); // kept across runs on one PostgreSQL
+  await cli(env, 'clients', 'create', '--client-id', `service-${runId}`, '--client-secret', secret, '--grant-types', 'client_credentials');
+  await cli(env, 'clients', 'create', '--client-id', `app-${runId}`, '--client-secret', secret, '--redirect-uri', redirectUri, '--skip-consent');
+  await cli(env, 'clients', 'create', '--client-id', `consent-${runId}`, '--client-secret', secret, '--redirect-uri', redirectUri);
+  const emails = Array.from({ length: users }, (_, i) => `bench-${i}-${runId}@example.com`);
+  for (const email of emails) await cli(env, 'users', 'create', '--email', email, '--password', password, '--given-name', 'Bench', '--family-name', 'User');
+  const scope = 'openid email profile';
+  return {
+    server,
+    serviceAuth: basic(`service-${runId}`, secret),
+    appAuth: basic(`app-${runId}`, secret),
+    app: { origin: server.origin, clientId: `app-${runId}`, redirectUri, scope },
+    consentApp: { origin: server.origin, clientId: `consent-${runId}`, redirectUri, scope },
+    emails,
+  };
+}
+
+type Tokens = { access_token: string; refresh_token?: string; id_token?: string };
+
+async function redeem(fixture: Fixture, request: AuthorizationRequest, code: Code): Promise<Tokens> {
+  const response = await fetch(`${fixture.server.origin}/token`, {
+    method: 'POST',
+    headers: { authorization: fixture.appAuth, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: code.code, code_verifier: code.codeVerifier, redirect_uri: request.redirectUri }),
+  });
+  if (!response.ok) throw new Error(`code exchange answered ${response.status}: ${await response.text()}`);
+  return response.json() as Promise<Tokens>;
+}
+
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+const formHeaders = (authorization: string) => ({ authorization, 'content-type': 'application/x-www-form-urlencoded' });
+
+/** Runs the same load twice: a warm-up (JIT, caches, pools), then the measured run. */
+async function warmThenMeasure(timing: Timing, load: Parameters<typeof runLoad>[0]): Promise<LoadResult> {
+  await runLoad({ ...load, duration: timing.warmupSeconds });
+  return runLoad({ ...load, duration: timing.durationSeconds });
+}
+
+export async function runScenarios(fixture: Fixture, timing: Timing, log: (line: string) => void): Promise<ScenarioResult[]> {
+  const { server } = fixture;
+  const { origin, pid } = server;
+  const connections = timing.connections;
+  const results: ScenarioResult[] = [];
+  const record = (name: string, ceiling: CeilingName, ceilingOpsPerRequest: number, result: LoadResult) => {
+    results.push({ name, ceiling, ceilingOpsPerRequest, ...result });
+    log(`  ${name}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latencyP99Ms} ms, ${result.failures} failures`);
+  };
+
+  // The app's user signs in once; from then on /auth answers with a code straight away (SSO, grant already given).
+  const session = newSession();
+  await signIn(session, { ...fixture.app, scope: `${fixture.app.scope} read write`, resource: audience }, fixture.emails[0], password);
+  const apiRequest: AuthorizationRequest = { ...fixture.app, scope: `${fixture.app.scope} read write`, resource: audience };
+  const mintCodes = (count: number, request: AuthorizationRequest) => inParallel(count, 16, () => authorizeSilently(session, request));
+
+  for (const [name, path] of [['discovery', '/.well-known/openid-configuration'], ['jwks', '/.well-known/jwks.json']] as const) {
+    record(name, 'bareKoa', 1, await warmThenMeasure(timing, { url: `${origin}${path}`, connections, pid }));
+  }
+
+  record('client_credentials (JWT)', 'rs256', 1, await warmThenMeasure(timing, {
+    url: `${origin}/token`, connections, pid, method: 'POST',
+    headers: formHeaders(fixture.serviceAuth),
+    body: form({ grant_type: 'client_credentials', resource: audience, scope: 'read' }),
+  }));
+
+  // Refresh: every request spends a token taken from the pool and puts back the rotated one it receives.
+  const initial = await inParallel(connections * 3, 8, async () => redeem(fixture, apiRequest, (await mintCodes(1, apiRequest))[0]));
+  const refreshTokens = initial.map((tokens) => tokens.refresh_token!);
+  if (refreshTokens.some((token) => !token) || initial[0].access_token.split('.').length !== 3 || !initial[0].id_token) {
+    throw new Error('the code exchange did not return a refresh token, an ID token and a JWT access token');
+  }
+  record('refresh_token (rotation, ID token + JWT)', 'rs256', 2, await warmThenMeasure(timing, {
+    url: `${origin}/token`, connections, pid, method: 'POST',
+    headers: formHeaders(fixture.appAuth),
+    setupRequest(request) {
+      request.body = form({ grant_type: 'refresh_token', refresh_token: refreshTokens.shift() ?? 'pool-exhausted', resource: audience });
+      return request;
+    },
+    onResponse(status, body) {
+      if (status === 200) refreshTokens.push((JSON.parse(body) as Tokens).refresh_token!);
+    },
+  }));
+
+  // Codes live 60 s: each batch is minted just before it is redeemed, sized from the warm-up's rate.
+  const exchange = async (codes: Code[]) => runLoad({
+    url: `${origin}/token`, connections, pid, method: 'POST', amount: codes.length,
+    headers: formHeaders(fixture.appAuth),
+    setupRequest(request) {
+      const code = codes.shift();
+      request.body = form({ grant_type: 'authorization_code', code: code?.code ?? 'pool-exhausted', code_verifier: code?.codeVerifier ?? '', redirect_uri: apiRequest.redirectUri });
+      return request;
+    },
+  });
+  const warmup = await exchange(await mintCodes(Math.max(50, Math.round(300 * timing.warmupSeconds)), apiRequest));
+  const measuredCodes = Math.min(8000, Math.max(100, Math.round(warmup.requestsPerSecond * timing.durationSeconds)));
+  record('authorization_code + PKCE exchange', 'rs256', 2, await exchange(await mintCodes(measuredCodes, apiRequest)));
+
+  // Opaque access tokens (no resource) for userinfo and introspection.
+  const opaque = await inParallel(20, 8, async () => (await redeem(fixture, fixture.app, (await mintCodes(1, fixture.app))[0])).access_token);
+  if (opaque[0].includes('.')) throw new Error('expected an opaque access token without resource');
+  let next = 0;
+  record('userinfo (opaque token)', 'bareKoa', 1, await warmThenMeasure(timing, {
+    url: `${origin}/me`, connections, pid,
+    setupRequest(request) {
+      request.headers = { ...request.headers, authorization: `Bearer ${opaque[next++ % opaque.length]}` };
+      return request;
+    },
+  }));
+  let inactive = 0;
+  const introspection = await warmThenMeasure(timing, {
+    url: `${origin}/token/introspection`, connections, pid, method: 'POST',
+    headers: formHeaders(fixture.appAuth),
+    setupRequest(request) {
+      request.body = form({ token: opaque[next++ % opaque.length] });
+      return request;
+    },
+    onResponse(status, body) {
+      if (status === 200 && !body.includes('"active":true')) inactive += 1;
+    },
+  });
+  record('introspection', 'bareKoa', 1, { ...introspection, failures: introspection.failures + inactive });
+
+  await measureSignIns(fixture, { ...timing, durationSeconds: timing.warmupSeconds });
+  record('sign-in (authorize → login → consent → code)', 'argon2', 1, await measureSignIns(fixture, timing));
+  return results;
+}
+
+/** Fresh browsers signing in for the duration, `signInConcurrency` at a time; every one hashes a password. */
+async function measureSignIns(fixture: Fixture, timing: Timing): Promise<LoadResult> {
+  const watch = watchTree(fixture.server.pid);
+  const latencies: number[] = [];
+  let failures = 0;
+  const started = performance.now();
+  const deadline = started + timing.durationSeconds * 1000;
+  await Promise.all(Array.from({ length: timing.signInConcurrency }, async (_, worker) => {
+    while (performance.now() < deadline) {
+      const begun = performance.now();
+      try {
+        await signIn(newSession(), fixture.consentApp, fixture.emails[worker % fixture.emails.length], password);
+        latencies.push(performance.now() - begun);
+      } catch {
+        failures += 1;
+      }
+    }
+  }));
+  const durationSeconds = (performance.now() - started) / 1000;
+  const usage = watch.stop();
+  latencies.sort((a, b) => a - b);
+  const percentile = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
+  return {
+    requests: latencies.length,
+    requestsPerSecond: latencies.length / durationSeconds,
+    latencyP50Ms: percentile(0.5),
+    latencyP99Ms: percentile(0.99),
+    failures,
+    cpuSecondsPer1000: latencies.length ? (usage.cpuSeconds / latencies.length) * 1000 : null,
+    peakRssBytes: usage.peakRssBytes,
+    durationSeconds,
+  };
+}
