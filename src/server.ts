@@ -9,6 +9,7 @@ import { createFindAccount } from './oidc/claims.js';
 import { createProviderPages } from './oidc/pages.js';
 import { createProvider } from './oidc/provider.js';
 import { handleServerErrors } from './oidc/server-errors.js';
+import { serveStaticDocuments } from './oidc/static-documents.js';
 import { openServices, type Services } from './services.js';
 import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
 import { createViews } from './views.js';
@@ -49,6 +50,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   // PORT=0 without ISSUER (tests, tools): the issuer follows the port the OS picked.
   const issuer = config.issuer ?? `http://localhost:${port}`;
 
+  // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
+  // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
+  const staticDocuments = {
+    '/.well-known/openid-configuration': { maxAgeSeconds: 3600 },
+    '/.well-known/jwks.json': { maxAgeSeconds: Math.max(0, config.keysActivationDelaySeconds - config.keysReloadIntervalSeconds) },
+  };
+
   // oidc-provider fixes its keystore at construction, so a key rotation builds a new provider. All its state lives
   // in the database, which makes the swap invisible to clients; requests in flight finish on the old one.
   function buildProvider(keys: StoredSigningKey[]): Provider {
@@ -63,6 +71,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       pages,
     });
     handleServerErrors(provider, views);
+    provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes(database));
     provider.use(createInteractionRoutes({ provider, accounts: services.accounts, views, csrfKey: cookieSecrets.csrfKey }));
     return provider;

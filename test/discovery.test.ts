@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rotateSigningKey } from '../src/signing-keys.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 let server: TestServer;
@@ -32,6 +33,52 @@ describe('discovery', () => {
   });
 });
 
+/** A conditional GET as a cache would send it (fetch() turns If-None-Match into a no-cache request). */
+function conditionalGet(url: string, etag: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    http.get(url, { headers: { 'if-none-match': etag } }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    }).on('error', reject);
+  });
+}
+
+describe('discovery and JWKS served from cache', () => {
+  for (const path of ['/.well-known/openid-configuration', '/.well-known/jwks.json']) {
+    it(`answers ${path} with the same body every time, an ETag, cache headers and CORS for any origin`, async () => {
+      const first = await fetch(`${server.issuer}${path}`);
+      const firstBody = await first.text();
+      const second = await fetch(`${server.issuer}${path}`, { headers: { origin: 'https://app.example' } });
+      expect(second.status).toBe(200);
+      expect(await second.text()).toBe(firstBody);
+      expect(second.headers.get('content-type')).toBe(first.headers.get('content-type'));
+      expect(second.headers.get('content-type')).toMatch(/json/);
+      expect(second.headers.get('etag')).toBe(first.headers.get('etag'));
+      expect(second.headers.get('cache-control')).toMatch(/^public, max-age=\d+$/);
+      expect(second.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(second.headers.get('vary')).toMatch(/Origin/);
+      expect(await conditionalGet(`${server.issuer}${path}`, first.headers.get('etag')!)).toBe(304);
+      expect(await conditionalGet(`${server.issuer}${path}`, '"something-else"')).toBe(200);
+    });
+  }
+
+  it('serves the new key set (and a new ETag) after a key rotation', async () => {
+    const other = await startTestServer();
+    try {
+      const before = await fetch(`${other.issuer}/.well-known/jwks.json`);
+      const { keys: oldKeys } = await before.json() as { keys: unknown[] };
+      await rotateSigningKey(other.config.keysDir);
+      expect(await other.reloadSigningKeys()).toBe(true);
+      const after = await fetch(`${other.issuer}/.well-known/jwks.json`);
+      const { keys } = await after.json() as { keys: unknown[] };
+      expect(keys).toHaveLength(oldKeys.length + 1);
+      expect(after.headers.get('etag')).not.toBe(before.headers.get('etag'));
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('health check and assets', () => {
   it('answers /healthz with 200 while the database answers', async () => {
     const response = await fetch(`${server.issuer}/healthz`);
@@ -43,15 +90,7 @@ describe('health check and assets', () => {
     const response = await fetch(`${server.issuer}/assets/latchkey.css`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/css');
-    const etag = response.headers.get('etag')!;
-    // fetch() turns a conditional request into a no-cache one (Fetch standard), so ask as a browser cache would.
-    const status = await new Promise<number>((resolve, reject) => {
-      http.get(`${server.issuer}/assets/latchkey.css`, { headers: { 'if-none-match': etag } }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      }).on('error', reject);
-    });
-    expect(status).toBe(304);
+    expect(await conditionalGet(`${server.issuer}/assets/latchkey.css`, response.headers.get('etag')!)).toBe(304);
   });
 
   it('answers an unknown interaction with a readable error page, not a 500', async () => {
