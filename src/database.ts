@@ -8,13 +8,16 @@ export type Database = Knex;
 
 const migrationsDir = fileURLToPath(new URL('../migrations/', import.meta.url));
 
-/** Reads migrations/*.ts in name order; knex's own loader does not understand TypeScript ESM. */
+/**
+ * Reads the migrations in name order; knex's own loader does not understand TypeScript ESM. Under `npm start` they
+ * are the compiled .js files, under tsx the .ts sources: either way each is recorded under its source name.
+ */
 const migrationSource: Knex.MigrationSource<string> = {
   async getMigrations() {
-    return fs.readdirSync(migrationsDir).filter((name) => /^\d{4}_.*\.ts$/.test(name)).sort();
+    return fs.readdirSync(migrationsDir).filter((name) => /^\d{4}_.*\.(ts|js)$/.test(name) && !name.endsWith('.d.ts')).sort();
   },
   getMigrationName(name) {
-    return name;
+    return name.replace(/\.js$/, '.ts');
   },
   async getMigration(name) {
     return import(pathToFileURL(path.join(migrationsDir, name)).href);
@@ -42,6 +45,13 @@ function sqliteFile(url: string): string {
 export type DatabaseOptions = { poolSize?: number; timeoutMs?: number };
 
 /**
+ * WAL lets readers work while one connection writes, and node-sqlite3 runs each statement on libuv's thread pool
+ * (4 threads): up to 4 connections let requests overlap their queries instead of queueing behind one connection.
+ * Writers still take turns (busy_timeout); every statement is its own transaction, so none can deadlock.
+ */
+const sqliteMaxConnections = 4;
+
+/**
  * Opens a knex connection for `sqlite:FILE` or `postgres://…` (TLS and other libpq options pass through the URL,
  * e.g. `?sslmode=verify-full&sslrootcert=/path/ca.pem`). SQLite gets WAL and a busy timeout. Connecting and waiting
  * for a pooled connection give up after `timeoutMs`, so an unreachable database fails fast instead of hanging.
@@ -49,14 +59,15 @@ export type DatabaseOptions = { poolSize?: number; timeoutMs?: number };
 export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
   const timeoutMs = options.timeoutMs ?? 5000;
   if (url.startsWith('sqlite:')) {
+    const filename = sqliteFile(url);
     return knex({
       client: 'sqlite3',
-      connection: { filename: sqliteFile(url) },
+      connection: { filename },
       useNullAsDefault: true,
       acquireConnectionTimeout: timeoutMs,
       pool: {
         min: 1,
-        max: 1,
+        max: filename === ':memory:' ? 1 : Math.min(options.poolSize ?? sqliteMaxConnections, sqliteMaxConnections),
         afterCreate(connection: { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
           connection.exec(
             `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${timeoutMs}; PRAGMA foreign_keys = ON;`,
@@ -81,17 +92,26 @@ function isMigrationRace(error: unknown): boolean {
   return name === 'MigrationLocked' || code === '42P07' || isUniqueViolation(error) || /already exists/.test(message ?? '');
 }
 
-/** Runs pending migrations; a process that loses the start-up race waits for the winner (up to `lockWaitMs`). */
-export async function migrateDatabase(database: Database, lockWaitMs = 60_000): Promise<void> {
+/**
+ * Runs pending migrations on a single connection of its own, closed afterwards: migrations are multi-statement
+ * transactions, and a second connection of the same process waiting on their lock would only wait for itself.
+ * A process that loses the start-up race waits for the winner (up to `lockWaitMs`).
+ */
+export async function migrateDatabase(url: string, options: DatabaseOptions = {}, lockWaitMs = 60_000): Promise<void> {
+  const database = openDatabase(url, { ...options, poolSize: 1 });
   const deadline = Date.now() + lockWaitMs;
-  for (;;) {
-    try {
-      await database.migrate.latest({ migrationSource });
-      return;
-    } catch (error) {
-      if (!isMigrationRace(error) || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    for (;;) {
+      try {
+        await database.migrate.latest({ migrationSource });
+        return;
+      } catch (error) {
+        if (!isMigrationRace(error) || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
+  } finally {
+    await database.destroy();
   }
 }
 

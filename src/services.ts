@@ -12,13 +12,8 @@ export type Services = { database: Database; accounts: Accounts; clients: Client
 
 /** Opens and migrates the database and builds the services the server and the CLI share. */
 export async function openServices(config: Config): Promise<Services> {
+  await migrateDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize, timeoutMs: config.databaseTimeoutMs });
-  try {
-    await migrateDatabase(database);
-  } catch (error) {
-    await database.destroy();
-    throw error;
-  }
   const payloads = createOidcPayloadStore(database);
   return {
     database,

@@ -16,8 +16,8 @@ const now = 1_800_000_000_000;
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-store-'));
   testDatabase = await createTestDatabase(dir);
+  await migrateDatabase(testDatabase.url);
   database = openDatabase(testDatabase.url);
-  await migrateDatabase(database);
   payloads = createOidcPayloadStore(database);
 });
 afterAll(async () => {
@@ -90,12 +90,12 @@ describe('oidc payload store', () => {
 describe('migrations', () => {
   it('lets several processes migrate a fresh database at the same time', async () => {
     const fresh = await createTestDatabase(fs.mkdtempSync(path.join(dir, 'fresh-')));
-    const connections = Array.from({ length: 3 }, () => openDatabase(fresh.url));
     try {
-      await Promise.all(connections.map((connection) => migrateDatabase(connection)));
-      expect(await connections[0]('users').count({ count: '*' })).toEqual([{ count: 0 }]);
+      await Promise.all(Array.from({ length: 3 }, () => migrateDatabase(fresh.url)));
+      const connection = openDatabase(fresh.url);
+      expect(await connection('users').count({ count: '*' })).toEqual([{ count: 0 }]);
+      await connection.destroy();
     } finally {
-      await Promise.all(connections.map((connection) => connection.destroy()));
       await fresh.drop();
     }
   });
@@ -108,6 +108,7 @@ describe('connection settings', () => {
       for (const suffix of ['', '-wal']) expect(fs.statSync(`${file}${suffix}`).mode & 0o777).toBe(0o600);
       expect(await database.raw('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
       expect(await database.raw('PRAGMA busy_timeout')).toEqual([{ timeout: 5000 }]);
+      expect((database.client as { pool: { max: number } }).pool.max).toBe(4);
     } else {
       const { pool, config } = database.client as { pool: { max: number }; config: { connection: Record<string, unknown> } };
       expect(pool.max).toBe(10);
