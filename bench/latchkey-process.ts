@@ -6,12 +6,12 @@ export type BenchServer = { child: ChildProcess; pid: number; origin: string; is
 const root = path.resolve(import.meta.dirname, '..');
 
 /**
- * Starts `npm start`'s entry point as its own process (node with tsx as a loader, so the pid is the server's) and
+ * Starts what `npm start` runs (the compiled server; `npm run bench` builds it first) as its own process and
  * waits for every worker to report it is serving, then for the first discovery response: that is the start-up time.
  */
-export async function startBenchServer(env: Record<string, string>, workers: number): Promise<BenchServer> {
+export async function startBenchServer(env: Record<string, string>, workers: number, nodeArgs: string[] = []): Promise<BenchServer> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], {
     cwd: root,
     env: { ...process.env, PORT: '0', NODE_ENV: 'production', WORKERS: String(workers), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

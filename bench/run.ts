@@ -16,6 +16,8 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string' },
     workers: { type: 'string' },
+    only: { type: 'string' },
+    profile: { type: 'boolean' },
   },
 });
 
@@ -35,7 +37,11 @@ const timing: Timing = {
   durationSeconds: positive('duration', values.duration, isSmoke ? 1 : 8),
   connections: positive('connections', values.connections, 10),
   signInConcurrency: 8,
+  only: values.only,
 };
+// --profile: the server writes a V8 CPU profile (open it in Chrome DevTools or speedscope) when it stops.
+const profileDir = path.join(import.meta.dirname, 'results', 'profiles');
+const serverNodeArgs = values.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
 const workerCounts = (values.workers ?? process.env.WORKERS ?? (isSmoke ? '1' : '1,2')).split(',').map((raw) => positive('workers', raw, 1));
 const databaseUrl = process.env.DATABASE_URL;
 const log = (line: string) => console.log(line);
@@ -57,7 +63,7 @@ let failed = false;
 for (const workers of workerCounts) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
   const env = { DATABASE_URL: databaseUrl ?? `sqlite:${path.join(dir, 'bench.sqlite')}`, KEYS_DIR: path.join(dir, 'keys') };
-  const server = await startBenchServer(env, workers);
+  const server = await startBenchServer(env, workers, serverNodeArgs);
   try {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const idleRssBytes = sampleTree(server.pid).rssBytes;
@@ -88,7 +94,7 @@ fs.mkdirSync(resultsDir, { recursive: true });
 fs.writeFileSync(path.join(resultsDir, `${stamp}.md`), markdown);
 fs.writeFileSync(path.join(resultsDir, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
 log(`\n${markdown}`);
-log(`bench: wrote bench/results/${stamp}.md and .json`);
+log(`bench: wrote bench/results/${stamp}.md and .json${values.profile ? `; CPU profiles in ${path.relative(process.cwd(), profileDir)}/` : ''}`);
 if (failed) {
   console.error('bench: some requests failed (non-2xx, errors or timeouts): see the failures column');
   process.exit(1);

@@ -4,7 +4,14 @@ import type { BenchServer } from './latchkey-process.js';
 import { runLoad, type LoadResult } from './load.js';
 import { watchTree } from './process-stats.js';
 
-export type Timing = { warmupSeconds: number; durationSeconds: number; connections: number; signInConcurrency: number };
+export type Timing = {
+  warmupSeconds: number;
+  durationSeconds: number;
+  connections: number;
+  signInConcurrency: number;
+  /** Runs only the scenarios whose name contains this text (profiling one path). */
+  only?: string;
+};
 
 /** What bounds a scenario on this machine, so its result can be read as a fraction of what is possible. */
 export type CeilingName = 'bareKoa' | 'rs256' | 'argon2';
@@ -83,86 +90,99 @@ export async function runScenarios(fixture: Fixture, timing: Timing, log: (line:
   const { origin, pid } = server;
   const connections = timing.connections;
   const results: ScenarioResult[] = [];
-  const record = (name: string, ceiling: CeilingName, ceilingOpsPerRequest: number, result: LoadResult) => {
+  /** Runs one scenario unless --only leaves it out. */
+  async function scenario(name: string, ceiling: CeilingName, ceilingOpsPerRequest: number, measure: () => Promise<LoadResult>) {
+    if (timing.only && !name.includes(timing.only)) return;
+    const result = await measure();
     results.push({ name, ceiling, ceilingOpsPerRequest, ...result });
     log(`  ${name}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latencyP99Ms} ms, ${result.failures} failures`);
-  };
+  }
 
   // The app's user signs in once; from then on /auth answers with a code straight away (SSO, grant already given).
   const session = newSession();
-  await signIn(session, { ...fixture.app, scope: `${fixture.app.scope} read write`, resource: audience }, fixture.emails[0], password);
   const apiRequest: AuthorizationRequest = { ...fixture.app, scope: `${fixture.app.scope} read write`, resource: audience };
+  await signIn(session, apiRequest, fixture.emails[0], password);
   const mintCodes = (count: number, request: AuthorizationRequest) => inParallel(count, 16, () => authorizeSilently(session, request));
+  const tokensFor = (count: number, request: AuthorizationRequest) =>
+    inParallel(count, 8, async () => redeem(fixture, request, (await mintCodes(1, request))[0]));
 
   for (const [name, path] of [['discovery', '/.well-known/openid-configuration'], ['jwks', '/.well-known/jwks.json']] as const) {
-    record(name, 'bareKoa', 1, await warmThenMeasure(timing, { url: `${origin}${path}`, connections, pid }));
+    await scenario(name, 'bareKoa', 1, () => warmThenMeasure(timing, { url: `${origin}${path}`, connections, pid }));
   }
 
-  record('client_credentials (JWT)', 'rs256', 1, await warmThenMeasure(timing, {
+  await scenario('client_credentials (JWT)', 'rs256', 1, () => warmThenMeasure(timing, {
     url: `${origin}/token`, connections, pid, method: 'POST',
     headers: formHeaders(fixture.serviceAuth),
     body: form({ grant_type: 'client_credentials', resource: audience, scope: 'read' }),
   }));
 
   // Refresh: every request spends a token taken from the pool and puts back the rotated one it receives.
-  const initial = await inParallel(connections * 3, 8, async () => redeem(fixture, apiRequest, (await mintCodes(1, apiRequest))[0]));
-  const refreshTokens = initial.map((tokens) => tokens.refresh_token!);
-  if (refreshTokens.some((token) => !token) || initial[0].access_token.split('.').length !== 3 || !initial[0].id_token) {
-    throw new Error('the code exchange did not return a refresh token, an ID token and a JWT access token');
-  }
-  record('refresh_token (rotation, ID token + JWT)', 'rs256', 2, await warmThenMeasure(timing, {
-    url: `${origin}/token`, connections, pid, method: 'POST',
-    headers: formHeaders(fixture.appAuth),
-    setupRequest(request) {
-      request.body = form({ grant_type: 'refresh_token', refresh_token: refreshTokens.shift() ?? 'pool-exhausted', resource: audience });
-      return request;
-    },
-    onResponse(status, body) {
-      if (status === 200) refreshTokens.push((JSON.parse(body) as Tokens).refresh_token!);
-    },
-  }));
+  await scenario('refresh_token (rotation, ID token + JWT)', 'rs256', 2, async () => {
+    const initial = await tokensFor(connections * 3, apiRequest);
+    const refreshTokens = initial.map((tokens) => tokens.refresh_token!);
+    if (refreshTokens.some((token) => !token) || initial[0].access_token.split('.').length !== 3 || !initial[0].id_token) {
+      throw new Error('the code exchange did not return a refresh token, an ID token and a JWT access token');
+    }
+    return warmThenMeasure(timing, {
+      url: `${origin}/token`, connections, pid, method: 'POST',
+      headers: formHeaders(fixture.appAuth),
+      setupRequest(request) {
+        request.body = form({ grant_type: 'refresh_token', refresh_token: refreshTokens.shift() ?? 'pool-exhausted', resource: audience });
+        return request;
+      },
+      onResponse(status, body) {
+        if (status === 200) refreshTokens.push((JSON.parse(body) as Tokens).refresh_token!);
+      },
+    });
+  });
 
   // Codes live 60 s: each batch is minted just before it is redeemed, sized from the warm-up's rate.
-  const exchange = async (codes: Code[]) => runLoad({
-    url: `${origin}/token`, connections, pid, method: 'POST', amount: codes.length,
-    headers: formHeaders(fixture.appAuth),
-    setupRequest(request) {
-      const code = codes.shift();
-      request.body = form({ grant_type: 'authorization_code', code: code?.code ?? 'pool-exhausted', code_verifier: code?.codeVerifier ?? '', redirect_uri: apiRequest.redirectUri });
-      return request;
-    },
+  await scenario('authorization_code + PKCE exchange', 'rs256', 2, async () => {
+    const exchange = async (codes: Code[]) => runLoad({
+      url: `${origin}/token`, connections, pid, method: 'POST', amount: codes.length,
+      headers: formHeaders(fixture.appAuth),
+      setupRequest(request) {
+        const code = codes.shift();
+        request.body = form({ grant_type: 'authorization_code', code: code?.code ?? 'pool-exhausted', code_verifier: code?.codeVerifier ?? '', redirect_uri: apiRequest.redirectUri });
+        return request;
+      },
+    });
+    const warmup = await exchange(await mintCodes(Math.max(50, Math.round(300 * timing.warmupSeconds)), apiRequest));
+    const measuredCodes = Math.min(8000, Math.max(100, Math.round(warmup.requestsPerSecond * timing.durationSeconds)));
+    return exchange(await mintCodes(measuredCodes, apiRequest));
   });
-  const warmup = await exchange(await mintCodes(Math.max(50, Math.round(300 * timing.warmupSeconds)), apiRequest));
-  const measuredCodes = Math.min(8000, Math.max(100, Math.round(warmup.requestsPerSecond * timing.durationSeconds)));
-  record('authorization_code + PKCE exchange', 'rs256', 2, await exchange(await mintCodes(measuredCodes, apiRequest)));
 
   // Opaque access tokens (no resource) for userinfo and introspection.
-  const opaque = await inParallel(20, 8, async () => (await redeem(fixture, fixture.app, (await mintCodes(1, fixture.app))[0])).access_token);
+  const opaque = (await tokensFor(20, fixture.app)).map((tokens) => tokens.access_token);
   if (opaque[0].includes('.')) throw new Error('expected an opaque access token without resource');
   let next = 0;
-  record('userinfo (opaque token)', 'bareKoa', 1, await warmThenMeasure(timing, {
+  await scenario('userinfo (opaque token)', 'bareKoa', 1, () => warmThenMeasure(timing, {
     url: `${origin}/me`, connections, pid,
     setupRequest(request) {
       request.headers = { ...request.headers, authorization: `Bearer ${opaque[next++ % opaque.length]}` };
       return request;
     },
   }));
-  let inactive = 0;
-  const introspection = await warmThenMeasure(timing, {
-    url: `${origin}/token/introspection`, connections, pid, method: 'POST',
-    headers: formHeaders(fixture.appAuth),
-    setupRequest(request) {
-      request.body = form({ token: opaque[next++ % opaque.length] });
-      return request;
-    },
-    onResponse(status, body) {
-      if (status === 200 && !body.includes('"active":true')) inactive += 1;
-    },
+  await scenario('introspection', 'bareKoa', 1, async () => {
+    let inactive = 0;
+    const result = await warmThenMeasure(timing, {
+      url: `${origin}/token/introspection`, connections, pid, method: 'POST',
+      headers: formHeaders(fixture.appAuth),
+      setupRequest(request) {
+        request.body = form({ token: opaque[next++ % opaque.length] });
+        return request;
+      },
+      onResponse(status, body) {
+        if (status === 200 && !body.includes('"active":true')) inactive += 1;
+      },
+    });
+    return { ...result, failures: result.failures + inactive };
   });
-  record('introspection', 'bareKoa', 1, { ...introspection, failures: introspection.failures + inactive });
 
-  await measureSignIns(fixture, { ...timing, durationSeconds: timing.warmupSeconds });
-  record('sign-in (authorize → login → consent → code)', 'argon2', 1, await measureSignIns(fixture, timing));
+  await scenario('sign-in (authorize → login → consent → code)', 'argon2', 1, async () => {
+    await measureSignIns(fixture, { ...timing, durationSeconds: timing.warmupSeconds });
+    return measureSignIns(fixture, timing);
+  });
   return results;
 }
 
