@@ -35,11 +35,11 @@ const log = (line: string) => console.error(line);
 
 export async function startServer(config: Config): Promise<RunningServer> {
   // Logout tokens the services send (admin logout, expired sessions) are signed by the provider serving now.
-  let current: Provider | undefined;
+  let serving: Provider | undefined;
   const services = await openServices(config, {
     provider: () => {
-      if (!current) throw new Error('the provider has not started');
-      return current;
+      if (!serving) throw new Error('the provider has not started');
+      return serving;
     },
   });
   const { database, payloads } = services;
@@ -84,17 +84,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const initialKeys = readSigningKeys(config.keysDir);
   let fingerprint = signingKeysFingerprint(initialKeys, Date.now());
-  current = buildProvider(initialKeys);
-  handle = current.callback();
+  serving = buildProvider(initialKeys);
+  handle = serving.callback();
 
   async function reloadSigningKeys(): Promise<boolean> {
     const keys = readSigningKeys(config.keysDir);
-    const currentFingerprint = signingKeysFingerprint(keys, Date.now());
-    if (currentFingerprint === fingerprint) return false;
-    const rebuilt = buildProvider(keys);
-    handle = rebuilt.callback();
-    current = rebuilt;
-    fingerprint = currentFingerprint;
+    const current = signingKeysFingerprint(keys, Date.now());
+    if (current === fingerprint) return false;
+    serving = buildProvider(keys);
+    handle = serving.callback();
+    fingerprint = current;
     return true;
   }
 

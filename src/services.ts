@@ -2,7 +2,6 @@ import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createSessions, type Sessions } from './accounts/sessions.js';
 import type { Config } from './config.js';
 import { migrateDatabase, openDatabase, type Database } from './database.js';
-import type Provider from 'oidc-provider';
 import { createBackChannel, type ProviderSource } from './oidc/back-channel-logout.js';
 import { createApis, type Apis } from './registry/apis.js';
 import { createClients, type Clients } from './registry/clients.js';
@@ -29,7 +28,7 @@ export async function openServices(config: Config, options: { provider?: Provide
   const payloads = createOidcPayloadStore(database);
   const clients = createClients({ clients: createClientStore(database), isProduction: config.isProduction });
   // Loaded on first use: the CLI's other commands then never load oidc-provider at all.
-  let logoutOnlyProvider: Promise<Provider> | undefined;
+  let logoutOnlyProvider: ReturnType<ProviderSource> | undefined;
   const backChannel = createBackChannel({
     clients,
     provider: options.provider
