@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Apis } from '../registry/apis.js';
 import type { CookieSecrets, SigningKey } from '../signing-keys.js';
 import { scopeClaims } from './claims.js';
+import { createFetch } from './outgoing-requests.js';
 
 export type ProviderDeps = {
   config: Config;
@@ -44,6 +45,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       id_token_signed_response_alg: 'RS256',
     },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    fetch: createFetch(config),
     extraClientMetadata: {
       properties: ['first_party'],
       validator(_ctx, key, value) {
@@ -99,6 +101,9 @@ export function createProvider(deps: ProviderDeps): Provider {
         logoutSource: deps.pages.logoutSource,
         postLogoutSuccessSource: deps.pages.postLogoutSuccessSource,
       },
+      // OpenID Connect Back-Channel Logout 1.0: when a Latchkey session ends through RP-initiated logout, every
+      // client signed in with it that registered a backchannel_logout_uri gets a signed logout token.
+      backchannelLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
         // A code exchange without `resource` uses the single API granted at authorization.
