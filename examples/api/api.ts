@@ -91,6 +91,8 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       email: token.email ?? null,
       clientId: token.client_id,
       scope: token.scope,
+      // Which token the API saw (its id and expiry), to show the app refreshing it.
+      token: { id: token.jti, expiresAt: token.exp },
     };
   });
 
