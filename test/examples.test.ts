@@ -1,50 +1,32 @@
-import { randomBytes } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../examples/api/api.js';
-import { startWebApp, type RunningWebApp } from '../examples/web-app/web-app.js';
+import type { RunningWebApp } from '../examples/web-app/web-app.js';
 import { runCli } from '../src/cli/main.js';
 import { createBrowser, textOf, type Browser, type Page } from './support/browser.js';
+import { apiAudience as audience, startExamples, type ExampleSetup } from './support/examples.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { discoverRp, signIn } from './support/rp.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
-const audience = 'https://api.example.test';
 let server: TestServer;
 let api: RunningApi;
 let apps: RunningWebApp[];
+let examples: ExampleSetup;
 let service: oidc.Configuration;
 /** The web apps' clock runs this far ahead of the real one. */
 let clockOffsetMs = 0;
 
-/** Starts an example web app and registers it at Latchkey as its own client, through the registry the CLI uses. */
-async function startRegisteredApp(clientId: string, name: string, skipConsent: boolean): Promise<RunningWebApp> {
-  const clientSecret = randomBytes(32).toString('base64url');
-  const app = await startWebApp({
-    issuer: server.issuer, clientId, clientSecret, apiUrl: api.url, apiAudience: audience, name,
-    now: () => Date.now() + clockOffsetMs,
-  });
-  await server.services.clients.register({
-    clientId, clientSecret, name, skipConsent,
-    redirectUris: [`${app.url}/callback`],
-    postLogoutRedirectUris: [`${app.url}/signed-out`],
-    grantTypes: ['authorization_code', 'refresh_token'],
-  });
-  return app;
-}
-
 beforeAll(async () => {
   server = await startTestServer();
-  await server.services.apis.register(audience, ['read', 'write']);
-  api = await startApi({ issuer: server.issuer, audience, jwksCooldownSeconds: 0 });
-  apps = [await startRegisteredApp('notes', 'Notes', false), await startRegisteredApp('calendar', 'Calendar', true)];
+  examples = await startExamples(server, { now: () => Date.now() + clockOffsetMs });
+  ({ api, apps } = examples);
   const worker = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [] });
   service = await discoverRp(server.issuer, worker.clientId, worker.clientSecret!);
 });
 afterAll(async () => {
-  for (const app of apps ?? []) await app.close();
-  await api?.close();
+  await examples?.close();
   await server?.close();
 });
 
