@@ -138,7 +138,7 @@ export async function startWebApp(options: WebAppOptions): Promise<RunningWebApp
   router.get('/', (ctx) => {
     const session = currentSession(ctx);
     if (!session?.user) {
-      return page(ctx, 200, 'Welcome', '<p>You are not signed in.</p>\n<p><a class="button" id="sign-in" href="/login">Sign in with Latchkey</a></p>');
+      return page(ctx, 200, 'Welcome', '<p id="status">You are not signed in.</p>\n<p><a class="button" id="sign-in" href="/login">Sign in with Latchkey</a></p>');
     }
     const answer = session.apiAnswer;
     session.apiAnswer = undefined;
