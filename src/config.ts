@@ -16,6 +16,12 @@ export type Config = {
   keysActivationDelaySeconds: number;
   workers: number;
   shutdownTimeoutSeconds: number;
+  /**
+   * Whether logout tokens may be POSTed to a back-channel logout URI that resolves to a loopback, private or other
+   * special-use address. oidc-provider refuses such targets for all its outgoing requests (SSRF protection); this
+   * lifts the refusal for back-channel logout only (jwks_uri, sector_identifier_uri … stay protected).
+   */
+  backchannelAllowPrivateTargets: boolean;
   isProduction: boolean;
 };
 
@@ -71,6 +77,15 @@ function readIssuer(env: Env, port: number, isProduction: boolean, problems: str
   return raw.replace(/\/$/, '');
 }
 
+function readBoolean(env: Env, name: string, fallback: boolean, problems: string[]): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  problems.push(`${name} must be true or false, got "${raw}"`);
+  return fallback;
+}
+
 function readDatabaseUrl(env: Env, problems: string[]): string {
   const raw = env.DATABASE_URL || 'sqlite:data/latchkey.sqlite';
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(raw)) {
@@ -99,6 +114,8 @@ export function loadConfig(env: Env): Config {
     keysActivationDelaySeconds: readNonNegativeInteger(env, 'KEYS_ACTIVATION_DELAY', 60, problems),
     workers: readPositiveInteger(env, 'WORKERS', 1, problems, 64),
     shutdownTimeoutSeconds: readPositiveInteger(env, 'SHUTDOWN_TIMEOUT', 10, problems, 3600),
+    // Relying parties on the same host or network are the norm in development, the exception in production.
+    backchannelAllowPrivateTargets: readBoolean(env, 'BACKCHANNEL_ALLOW_PRIVATE_TARGETS', !isProduction, problems),
     isProduction,
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { createHttpRoutes } from './http-routes.js';
 import { createInteractionRoutes } from './interaction/routes.js';
 import { createAdapterFactory } from './oidc/adapter.js';
+import { logBackChannelFailures } from './oidc/back-channel-logout.js';
 import { createFindAccount } from './oidc/claims.js';
 import { createProviderPages } from './oidc/pages.js';
 import { createProvider } from './oidc/provider.js';
@@ -19,7 +20,10 @@ export type RunningServer = {
   services: Services;
   /** Rebuilds the provider if the key files changed (another process rotated); the timer calls this too. */
   reloadSigningKeys(): Promise<boolean>;
-  /** Deletes rows expired at `now` in bounded batches; the timer calls this with the current time. */
+  /**
+   * Deletes rows expired at `now` in bounded batches and sends logout tokens for the expired sessions; the timer
+   * calls this with the current time.
+   */
   purgeExpired(now?: number): Promise<number>;
   close(): Promise<void>;
 };
@@ -27,8 +31,17 @@ export type RunningServer = {
 const purgeIntervalMs = 60_000;
 const purgeBatchSize = 500;
 
+const log = (line: string) => console.error(line);
+
 export async function startServer(config: Config): Promise<RunningServer> {
-  const services = await openServices(config);
+  // Logout tokens the services send (admin logout, expired sessions) are signed by the provider serving now.
+  let current: Provider | undefined;
+  const services = await openServices(config, {
+    provider: () => {
+      if (!current) throw new Error('the provider has not started');
+      return current;
+    },
+  });
   const { database, payloads } = services;
   const views = createViews();
   const pages = createProviderPages(views);
@@ -63,6 +76,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       pages,
     });
     handleServerErrors(provider, views);
+    logBackChannelFailures(provider, log);
     provider.use(createHttpRoutes(database));
     provider.use(createInteractionRoutes({ provider, accounts: services.accounts, views, csrfKey: cookieSecrets.csrfKey }));
     return provider;
@@ -70,23 +84,29 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const initialKeys = readSigningKeys(config.keysDir);
   let fingerprint = signingKeysFingerprint(initialKeys, Date.now());
-  handle = buildProvider(initialKeys).callback();
+  current = buildProvider(initialKeys);
+  handle = current.callback();
 
   async function reloadSigningKeys(): Promise<boolean> {
     const keys = readSigningKeys(config.keysDir);
-    const current = signingKeysFingerprint(keys, Date.now());
-    if (current === fingerprint) return false;
-    handle = buildProvider(keys).callback();
-    fingerprint = current;
+    const currentFingerprint = signingKeysFingerprint(keys, Date.now());
+    if (currentFingerprint === fingerprint) return false;
+    const rebuilt = buildProvider(keys);
+    handle = rebuilt.callback();
+    current = rebuilt;
+    fingerprint = currentFingerprint;
     return true;
   }
 
   async function purgeExpired(now = Date.now()): Promise<number> {
     let total = 0;
     for (;;) {
-      const deleted = await payloads.deleteExpired(now, purgeBatchSize);
-      total += deleted;
-      if (deleted < purgeBatchSize) return total;
+      const { count, deliveries } = await services.sessions.purgeExpired(now, purgeBatchSize);
+      for (const failed of deliveries.filter((delivery) => !delivery.isDelivered)) {
+        log(`latchkey: back-channel logout of an expired session to client ${failed.clientId} failed: ${failed.error}`);
+      }
+      total += count;
+      if (count < purgeBatchSize) return total;
     }
   }
 

@@ -68,7 +68,9 @@ describe('oidc payload store', () => {
 
     await put('Session', 's-acc', { accountId: 'acc' });
     await put('RefreshToken', 'r-acc', { accountId: 'acc', grantId: 'g4' });
-    expect(await payloads.deleteByAccountId('acc')).toBe(2);
+    expect(await payloads.listSessions('acc', now)).toEqual([{ id: 's-acc', payload: { jti: 's-acc', kind: 'Session' }, expiresAt: now + 60_000 }]);
+    // Only the sessions come back: they name the clients to notify; grants and tokens simply go.
+    expect(await payloads.deleteByAccountId('acc')).toEqual([{ id: 's-acc', payload: { jti: 's-acc', kind: 'Session' }, expiresAt: now + 60_000 }]);
     expect(await payloads.find('Session', 's-acc', now)).toBeUndefined();
   });
 
@@ -77,13 +79,22 @@ describe('oidc payload store', () => {
     await put('Interaction', 'live');
     const batches: number[] = [];
     for (let deleted = -1; deleted !== 0;) {
-      deleted = await payloads.deleteExpired(now, 10);
+      deleted = (await payloads.deleteExpired(now, 10)).count;
       batches.push(deleted);
     }
     expect(batches.every((size) => size <= 10)).toBe(true);
     expect(batches.length).toBeGreaterThanOrEqual(4);
     expect(batches.reduce((sum, size) => sum + size, 0)).toBeGreaterThanOrEqual(25);
     expect(await payloads.find('Interaction', 'live', now)).toBeDefined();
+  });
+
+  it('returns the expired sessions it purges, so their relying parties can be told', async () => {
+    await put('Session', 'expired-session', { accountId: 'acc-x', expiresAt: now - 1000 });
+    await put('Session', 'live-session', { accountId: 'acc-x' });
+    expect(await payloads.listSessions('acc-x', now)).toEqual([expect.objectContaining({ id: 'live-session' })]);
+    const { sessions } = await payloads.deleteExpired(now, 1000);
+    expect(sessions).toEqual([{ id: 'expired-session', payload: { jti: 'expired-session', kind: 'Session' }, expiresAt: now - 1000 }]);
+    expect(await payloads.listSessions('acc-x', now)).toHaveLength(1);
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { OidcPayloadStore } from '../store/oidc-payloads.js';
+import type { LogoutReport, Sessions, UserSession } from './sessions.js';
 import type { User, UserStore } from '../store/users.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 
@@ -47,8 +47,11 @@ export type NewUser = {
 
 export type Accounts = ReturnType<typeof createAccounts>;
 
-export function createAccounts(deps: { users: UserStore; payloads: OidcPayloadStore; now?: () => number }) {
-  const { users, payloads } = deps;
+/** A user whose sessions ended, and which clients were told (Back-Channel Logout). */
+export type UserLogout = { user: User; logout: LogoutReport };
+
+export function createAccounts(deps: { users: UserStore; sessions: Sessions; now?: () => number }) {
+  const { users, sessions } = deps;
   const now = deps.now ?? Date.now;
   let decoyHash: Promise<string> | undefined;
 
@@ -106,11 +109,21 @@ export function createAccounts(deps: { users: UserStore; payloads: OidcPayloadSt
     },
 
     /** Disables the user and ends every session, grant and token they hold, at once. */
-    async disable(email: string): Promise<User> {
+    async disable(email: string): Promise<UserLogout> {
       const user = await requireUser(email);
       await users.update(user.id, { isActive: false, updatedAt: now() });
-      await payloads.deleteByAccountId(user.id);
-      return { ...user, isActive: false };
+      return { user: { ...user, isActive: false }, logout: await sessions.endAll(user.id) };
+    },
+
+    /** Signs the user out everywhere: every session, grant and token ends, and the clients are told. */
+    async logout(email: string): Promise<UserLogout> {
+      const user = await requireUser(email);
+      return { user, logout: await sessions.endAll(user.id) };
+    },
+
+    async listSessions(email: string): Promise<{ user: User; sessions: UserSession[] }> {
+      const user = await requireUser(email);
+      return { user, sessions: await sessions.list(user.id) };
     },
 
     async enable(email: string): Promise<User> {
@@ -120,12 +133,11 @@ export function createAccounts(deps: { users: UserStore; payloads: OidcPayloadSt
     },
 
     /** Sets a new password and, as after any credential reset, ends every session and token of the user. */
-    async setPassword(email: string, password: string): Promise<User> {
+    async setPassword(email: string, password: string): Promise<UserLogout> {
       checkPassword(password);
       const user = await requireUser(email);
       await users.update(user.id, { passwordHash: await hashPassword(password), updatedAt: now() });
-      await payloads.deleteByAccountId(user.id);
-      return user;
+      return { user, logout: await sessions.endAll(user.id) };
     },
   };
 }

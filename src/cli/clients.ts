@@ -10,6 +10,8 @@ const publicClient = (client: Client) => ({
   postLogoutRedirectUris: client.postLogoutRedirectUris,
   grantTypes: client.grantTypes,
   skipConsent: client.isFirstParty,
+  backchannelLogoutUri: client.backchannelLogoutUri,
+  backchannelLogoutSessionRequired: client.backchannelLogoutSessionRequired,
   createdAt: new Date(client.createdAt).toISOString(),
 });
 
@@ -19,12 +21,17 @@ export const clientCommands = {
       'client-id': { type: 'string' }, 'client-secret': { type: 'string' }, public: { type: 'boolean' },
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-types': { type: 'string' }, 'skip-consent': { type: 'boolean' }, name: { type: 'string' },
+      'backchannel-logout-uri': { type: 'string' }, 'backchannel-logout-session-required': { type: 'string' },
     },
     async run(values: Values, { clients }: Services, out: Output) {
       if (values.public && values['client-secret'] !== undefined) throw new UsageError('--public and --client-secret exclude each other');
       const grantTypes = typeof values['grant-types'] === 'string'
         ? values['grant-types'].split(',').map((grantType) => grantType.trim()).filter(Boolean)
         : undefined;
+      const sessionRequired = values['backchannel-logout-session-required'];
+      if (sessionRequired !== undefined && sessionRequired !== 'true' && sessionRequired !== 'false') {
+        throw new UsageError('--backchannel-logout-session-required must be true or false');
+      }
       const client = await clients.register({
         clientId: required(values, 'client-id'),
         clientSecret: values['client-secret'] as string | undefined,
@@ -34,6 +41,8 @@ export const clientCommands = {
         postLogoutRedirectUris: values['post-logout-redirect-uri'] as string[] | undefined,
         grantTypes,
         skipConsent: values['skip-consent'] === true,
+        backchannelLogoutUri: values['backchannel-logout-uri'] as string | undefined,
+        backchannelLogoutSessionRequired: sessionRequired === undefined ? undefined : sessionRequired === 'true',
       });
       const wasGenerated = client.clientSecret !== null && values['client-secret'] === undefined;
       out.result({ ...publicClient(client), ...(wasGenerated ? { clientSecret: client.clientSecret } : {}) }, [

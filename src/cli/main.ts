@@ -8,7 +8,7 @@ import { DuplicateEmailError } from '../store/users.js';
 import { apiCommands } from './apis.js';
 import { clientCommands } from './clients.js';
 import { keyCommands } from './keys.js';
-import { createOutput, UsageError, type Io, type Output, type Values } from './output.js';
+import { createOutput, IncompleteError, UsageError, type Io, type Output, type Values } from './output.js';
 import { userCommands } from './users.js';
 
 export const usage = `usage: latchkey <command> [options] [--json]
@@ -18,9 +18,12 @@ export const usage = `usage: latchkey <command> [options] [--json]
   users disable --email E
   users enable --email E
   users set-password --email E --password P
+  users sessions --email E
+  users logout --email E
   clients create --client-id ID [--client-secret S | --public] --redirect-uri URI [--redirect-uri URI2 …]
                  [--post-logout-redirect-uri URI] [--grant-types authorization_code,refresh_token,client_credentials]
                  [--skip-consent] [--name "Display name"]
+                 [--backchannel-logout-uri URI [--backchannel-logout-session-required true|false]]
   clients list
   clients delete --client-id ID
   apis create --audience AUD [--scopes "read write"]
@@ -41,7 +44,7 @@ const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
 };
 
 /** Errors a user can fix: printed as one line, exit code 1. Anything else is a bug or an outage. */
-const expectedErrors = [UsageError, ConfigError, AccountError, RegistryError, DuplicateEmailError, DuplicateClientError];
+const expectedErrors = [UsageError, IncompleteError, ConfigError, AccountError, RegistryError, DuplicateEmailError, DuplicateClientError];
 
 /** Runs one CLI command; returns the process exit code. Never throws. */
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {

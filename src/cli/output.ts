@@ -7,6 +7,14 @@ export class UsageError extends Error {
   }
 }
 
+/** The command did its work but part of it could not be completed; the output says what. Exit code 1. */
+export class IncompleteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IncompleteError';
+  }
+}
+
 /** Prints a result as JSON (`--json`) or as the human-readable lines given. */
 export function createOutput(io: Io, isJson: boolean) {
   return {

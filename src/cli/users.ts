@@ -1,7 +1,8 @@
+import type { UserLogout } from '../accounts/accounts.js';
+import type { UserSession } from '../accounts/sessions.js';
 import type { Services } from '../services.js';
 import type { User } from '../store/users.js';
-import { required, table, type Output, type Values } from './output.js';
-
+import { IncompleteError, required, table, type Output, type Values } from './output.js';
 
 const publicUser = (user: User) => ({
   id: user.id,
@@ -13,6 +14,34 @@ const publicUser = (user: User) => ({
   isAdmin: user.isAdmin,
   createdAt: new Date(user.createdAt).toISOString(),
 });
+
+const isoTime = (epochMs: number | null) => (epochMs === null ? null : new Date(epochMs).toISOString());
+
+const publicSession = (session: UserSession) => ({
+  uid: session.uid,
+  signedInAt: isoTime(session.signedInAt),
+  expiresAt: isoTime(session.expiresAt),
+  clients: session.clients,
+});
+
+/**
+ * Prints what ended and, per client, whether its logout token arrived. A client that could not be told still
+ * lost the user's Latchkey session and tokens; the command then exits 1 so scripts notice.
+ */
+function reportLogout(out: Output, { user, logout }: UserLogout, summary: string): void {
+  const { sessionsEnded, deliveries } = logout;
+  out.result({ ...publicUser(user), logout: { sessionsEnded, deliveries } }, [
+    `${summary} (${sessionsEnded} session${sessionsEnded === 1 ? '' : 's'} ended)`,
+    ...deliveries.map((delivery) => delivery.isDelivered
+      ? `back-channel logout delivered to ${delivery.clientId}`
+      : `back-channel logout NOT delivered to ${delivery.clientId}: ${delivery.error}`),
+  ]);
+  const failed = deliveries.filter((delivery) => !delivery.isDelivered);
+  if (failed.length > 0) {
+    throw new IncompleteError(`the sessions of ${user.email} ended, but ${failed.length} of ${deliveries.length} logout tokens were not delivered `
+      + `(${failed.map((delivery) => delivery.clientId).join(', ')}): those apps keep their own sessions until they end them`);
+  }
+}
 
 export const userCommands = {
   create: {
@@ -45,8 +74,8 @@ export const userCommands = {
   disable: {
     options: { email: { type: 'string' } },
     async run(values: Values, { accounts }: Services, out: Output) {
-      const user = await accounts.disable(required(values, 'email'));
-      out.result(publicUser(user), [`disabled ${user.email}; their sessions and tokens are revoked`]);
+      const disabled = await accounts.disable(required(values, 'email'));
+      reportLogout(out, disabled, `disabled ${disabled.user.email}; their sessions and tokens are revoked`);
     },
   },
   enable: {
@@ -59,8 +88,26 @@ export const userCommands = {
   'set-password': {
     options: { email: { type: 'string' }, password: { type: 'string' } },
     async run(values: Values, { accounts }: Services, out: Output) {
-      const user = await accounts.setPassword(required(values, 'email'), required(values, 'password'));
-      out.result(publicUser(user), [`password changed for ${user.email}; their sessions and tokens are revoked`]);
+      const changed = await accounts.setPassword(required(values, 'email'), required(values, 'password'));
+      reportLogout(out, changed, `password changed for ${changed.user.email}; their sessions and tokens are revoked`);
+    },
+  },
+  sessions: {
+    options: { email: { type: 'string' } },
+    async run(values: Values, { accounts }: Services, out: Output) {
+      const { sessions } = await accounts.listSessions(required(values, 'email'));
+      const shown = sessions.map(publicSession);
+      out.result(shown, table(
+        ['SESSION', 'SIGNED IN', 'EXPIRES', 'CLIENTS (SID)'],
+        shown.map((s) => [s.uid, s.signedInAt ?? '-', s.expiresAt ?? 'never', s.clients.map((c) => `${c.clientId} (${c.sid ?? '-'})`).join(', ') || '(none)']),
+      ));
+    },
+  },
+  logout: {
+    options: { email: { type: 'string' } },
+    async run(values: Values, { accounts }: Services, out: Output) {
+      const loggedOut = await accounts.logout(required(values, 'email'));
+      reportLogout(out, loggedOut, `signed ${loggedOut.user.email} out everywhere; their grants and tokens are revoked`);
     },
   },
 } as const;

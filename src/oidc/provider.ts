@@ -19,6 +19,27 @@ export type ProviderDeps = {
   };
 };
 
+/** The only request oidc-provider sends with a `logout_token` form field: Client#backchannelLogout's POST. */
+function isLogoutTokenDelivery(init: RequestInit | undefined): boolean {
+  return init?.method === 'POST' && init.body instanceof URLSearchParams && init.body.has('logout_token');
+}
+
+/**
+ * oidc-provider passes every outgoing request (jwks_uri, sector_identifier_uri, logout tokens …) through
+ * `fetch` with an undici dispatcher that drops connections to loopback, private and other special-use addresses
+ * (SSRF protection). BACKCHANNEL_ALLOW_PRIVATE_TARGETS lifts that for logout-token deliveries only, so a relying
+ * party on the same host or network can receive them; every other request keeps the protected dispatcher.
+ */
+function createFetch(config: Config): NonNullable<Configuration['fetch']> {
+  return (input, init) => {
+    if (config.backchannelAllowPrivateTargets && isLogoutTokenDelivery(init)) {
+      const { dispatcher: _protected, ...unrestricted } = init as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(input, unrestricted);
+    }
+    return globalThis.fetch(input, init);
+  };
+}
+
 /** Every protocol decision Latchkey makes, in one place. oidc-provider does the protocol itself. */
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, apis } = deps;
@@ -44,6 +65,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       id_token_signed_response_alg: 'RS256',
     },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    fetch: createFetch(config),
     extraClientMetadata: {
       properties: ['first_party'],
       validator(_ctx, key, value) {
@@ -109,6 +131,9 @@ export function createProvider(deps: ProviderDeps): Provider {
         logoutSource: deps.pages.logoutSource,
         postLogoutSuccessSource: deps.pages.postLogoutSuccessSource,
       },
+      // OpenID Connect Back-Channel Logout 1.0: when a Latchkey session ends through RP-initiated logout, every
+      // client signed in with it that registered a backchannel_logout_uri gets a signed logout token.
+      backchannelLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
         // A code exchange without `resource` uses the single API granted at authorization.

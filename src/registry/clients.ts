@@ -34,6 +34,27 @@ export function checkRedirectUri(value: string, label: string): string {
   return value;
 }
 
+/**
+ * OpenID Connect Back-Channel Logout 1.0 §2.2: an absolute http(s) URI without a fragment. Latchkey POSTs logout
+ * tokens to it server to server, so plain http (token in clear text) is refused in production except on localhost.
+ */
+export function checkBackchannelLogoutUri(value: string, isProduction: boolean): string {
+  const label = 'back-channel logout URI';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new RegistryError(`${label} "${value}" is not an absolute URI`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError(`${label} "${value}" must use https or http`);
+  if (url.hash || value.includes('#')) throw new RegistryError(`${label} "${value}" must not contain a fragment`);
+  if (url.username || url.password) throw new RegistryError(`${label} "${value}" must not contain credentials`);
+  if (isProduction && url.protocol === 'http:' && !loopbackHosts.has(url.hostname)) {
+    throw new RegistryError(`${label} "${value}" must use https when NODE_ENV=production (http is allowed only for localhost)`);
+  }
+  return value;
+}
+
 export type NewClient = {
   clientId: string;
   clientSecret?: string;
@@ -43,12 +64,15 @@ export type NewClient = {
   postLogoutRedirectUris?: string[];
   grantTypes?: string[];
   skipConsent?: boolean;
+  backchannelLogoutUri?: string;
+  /** Whether logout tokens carry `sid` (and ID tokens too); Back-Channel Logout 1.0 §2.2, default true here. */
+  backchannelLogoutSessionRequired?: boolean;
 };
 
 export type Clients = ReturnType<typeof createClients>;
 
-export function createClients(deps: { clients: ClientStore; now?: () => number }) {
-  const { clients } = deps;
+export function createClients(deps: { clients: ClientStore; isProduction: boolean; now?: () => number }) {
+  const { clients, isProduction } = deps;
   const now = deps.now ?? Date.now;
 
   return {
@@ -74,6 +98,9 @@ export function createClients(deps: { clients: ClientStore; now?: () => number }
       if (input.isPublic && grantTypes.includes('client_credentials')) {
         throw new RegistryError('a public client cannot use client_credentials');
       }
+      if (input.backchannelLogoutSessionRequired !== undefined && input.backchannelLogoutUri === undefined) {
+        throw new RegistryError('backchannel_logout_session_required needs a back-channel logout URI');
+      }
       if (input.clientSecret !== undefined && input.clientSecret.length < 32) {
         throw new RegistryError('a client secret must have at least 32 characters');
       }
@@ -86,6 +113,8 @@ export function createClients(deps: { clients: ClientStore; now?: () => number }
         grantTypes,
         tokenEndpointAuthMethod: input.isPublic ? 'none' : 'client_secret_basic',
         isFirstParty: input.skipConsent ?? false,
+        backchannelLogoutUri: input.backchannelLogoutUri === undefined ? null : checkBackchannelLogoutUri(input.backchannelLogoutUri, isProduction),
+        backchannelLogoutSessionRequired: input.backchannelLogoutSessionRequired ?? true,
         createdAt: now(),
       };
       await clients.insert(client);

@@ -9,6 +9,8 @@ export type Client = {
   grantTypes: string[];
   tokenEndpointAuthMethod: string;
   isFirstParty: boolean;
+  backchannelLogoutUri: string | null;
+  backchannelLogoutSessionRequired: boolean;
   createdAt: number;
 };
 
@@ -21,6 +23,8 @@ type ClientRow = {
   grant_types: string;
   token_endpoint_auth_method: string;
   is_first_party: boolean | number;
+  backchannel_logout_uri: string | null;
+  backchannel_logout_session_required: boolean | number;
   created_at: number | string;
 };
 
@@ -41,6 +45,8 @@ function fromRow(row: ClientRow): Client {
     grantTypes: JSON.parse(row.grant_types),
     tokenEndpointAuthMethod: row.token_endpoint_auth_method,
     isFirstParty: Boolean(row.is_first_party),
+    backchannelLogoutUri: row.backchannel_logout_uri,
+    backchannelLogoutSessionRequired: Boolean(row.backchannel_logout_session_required),
     createdAt: Number(row.created_at),
   };
 }
@@ -67,6 +73,8 @@ export function createClientStore(database: Database) {
         grant_types: JSON.stringify(client.grantTypes),
         token_endpoint_auth_method: client.tokenEndpointAuthMethod,
         is_first_party: client.isFirstParty,
+        backchannel_logout_uri: client.backchannelLogoutUri,
+        backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
         created_at: client.createdAt,
       };
       try {

@@ -17,12 +17,31 @@ export type PayloadInput = {
   expiresAt: number | null;
 };
 
+/** A stored oidc-provider Session: `payload` holds accountId, loginTs and, per client, its sid and grantId. */
+export type StoredSession = { id: string; payload: Record<string, unknown>; expiresAt: number | null };
+
 type PayloadRow = { payload: string; consumed_at: number | string | null; expires_at: number | string | null };
 
 export type OidcPayloadStore = ReturnType<typeof createOidcPayloadStore>;
 
 export function createOidcPayloadStore(database: Database) {
   const table = () => database('oidc_payloads');
+
+  /**
+   * Runs the DELETE of `query` and returns the rows it removed, in the same statement (SQLite ≥ 3.35 and PostgreSQL
+   * both have RETURNING): a row written concurrently is either deleted and returned, or untouched.
+   */
+  async function deleteReturning(query: ReturnType<typeof table>): Promise<{ model: string; session: StoredSession }[]> {
+    const { sql, bindings } = query.delete().toSQL();
+    const result = await database.raw(`${sql} returning model, id, payload, expires_at`, bindings);
+    const rows = (Array.isArray(result) ? result : result.rows) as { model: string; id: string; payload: string; expires_at: number | string | null }[];
+    return rows.map((row) => ({
+      model: row.model,
+      session: { id: row.id, payload: JSON.parse(row.payload), expiresAt: row.expires_at === null ? null : Number(row.expires_at) },
+    }));
+  }
+  const sessionsAmong = (rows: { model: string; session: StoredSession }[]) =>
+    rows.filter((row) => row.model === 'Session').map((row) => row.session);
 
   async function findWhere(where: Record<string, string>, now: number): Promise<StoredPayload | undefined> {
     const row = await table()
@@ -82,14 +101,27 @@ export function createOidcPayloadStore(database: Database) {
         .orWhere((query) => query.where({ model: 'Grant', id: grantId }))
         .delete();
     },
-    /** Deletes every session, grant and token of an account. */
-    async deleteByAccountId(accountId: string): Promise<number> {
-      return table().where({ account_id: accountId }).delete();
+    /** The account's sessions that have not expired at `now`, oldest first. */
+    async listSessions(accountId: string, now: number): Promise<StoredSession[]> {
+      const rows = await table()
+        .select('id', 'payload', 'expires_at')
+        .where({ model: 'Session', account_id: accountId })
+        .andWhere((query) => query.whereNull('expires_at').orWhere('expires_at', '>', now))
+        .orderBy('expires_at') as { id: string; payload: string; expires_at: number | string | null }[];
+      return rows.map((row) => ({ id: row.id, payload: JSON.parse(row.payload), expiresAt: row.expires_at === null ? null : Number(row.expires_at) }));
     },
-    /** Deletes at most `batchSize` expired rows; returns how many went, so callers can loop without long locks. */
-    async deleteExpired(now: number, batchSize: number): Promise<number> {
+    /** Deletes every session, grant and token of an account; returns the sessions deleted. */
+    async deleteByAccountId(accountId: string): Promise<StoredSession[]> {
+      return sessionsAmong(await deleteReturning(table().where({ account_id: accountId })));
+    },
+    /**
+     * Deletes at most `batchSize` expired rows, so callers can loop without long locks. Returns how many went and
+     * the sessions among them.
+     */
+    async deleteExpired(now: number, batchSize: number): Promise<{ count: number; sessions: StoredSession[] }> {
       const expired = table().select('model', 'id').where('expires_at', '<=', now).limit(batchSize);
-      return table().whereIn(['model', 'id'], expired).delete();
+      const rows = await deleteReturning(table().whereIn(['model', 'id'], expired));
+      return { count: rows.length, sessions: sessionsAmong(rows) };
     },
   };
 }

@@ -32,6 +32,7 @@ export async function startTestServer(
     keysActivationDelaySeconds: 0,
     workers: 1,
     shutdownTimeoutSeconds: 10,
+    backchannelAllowPrivateTargets: true,
     isProduction: false,
     ...overrides,
   };
