@@ -33,6 +33,7 @@ async function registerApp(services: Services, clientId: string, name: string, p
     clientId, clientSecret, name, skipConsent,
     redirectUris: [`${url}/callback`],
     postLogoutRedirectUris: [`${url}/signed-out`],
+    backchannelLogoutUri: `${url}/backchannel-logout`,
     grantTypes: ['authorization_code', 'refresh_token'],
   });
   return clientSecret;

@@ -1,9 +1,11 @@
-import { decodeProtectedHeader } from 'jose';
+import { randomBytes } from 'node:crypto';
+import { decodeProtectedHeader, generateKeyPair, importJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../examples/api/api.js';
 import type { RunningWebApp } from '../examples/web-app/web-app.js';
 import { runCli } from '../src/cli/main.js';
+import { orderForSigning, readSigningKeys } from '../src/signing-keys.js';
 import { createBrowser, textOf, type Browser, type Page } from './support/browser.js';
 import { apiAudience as audience, startExamples, type ExampleSetup } from './support/examples.js';
 import { createClient, createUser, password } from './support/fixtures.js';
@@ -174,17 +176,93 @@ describe('the example web apps and API with single sign-on', () => {
     expect(await response.text()).not.toContain('<script');
   });
 
-  it('signs out through Latchkey (RP-initiated logout): app 1 and the Latchkey session end', async () => {
+  it('signs out of Latchkey from app 1, and back-channel logout ends the session in app 2 too', async () => {
     const user = await createUser(server.services);
     const browser = createBrowser();
     const home = await signInToApp(browser, apps[0], user.email);
+    await signInToApp(browser, apps[1]);
+    // Another user's session in app 2 is left alone.
+    const bystander = createBrowser();
+    await signInToApp(bystander, apps[1], (await createUser(server.services)).email);
+
     const confirm = await browser.submit(home, 'form#logout');
     expect(confirm.url).toContain('/session/end');
     const signedOut = await browser.submit(confirm, 'form', { logout: 'yes' });
     expect(signedOut.url).toBe(`${apps[0].url}/signed-out`);
     expect((await browser.follow(`${apps[0].url}/`)).html).toContain('You are not signed in.');
+    expect((await browser.follow(`${apps[1].url}/`)).html).toContain('You are not signed in.');
+    expect((await bystander.follow(`${apps[1].url}/`)).html).toContain('Signed in as user');
     // Latchkey asks for the password again.
     expect((await browser.follow(`${apps[1].url}/login`)).html).toContain('name="password"');
+  });
+
+  it('ends the apps\' sessions when an administrator runs `latchkey users logout`', async () => {
+    const user = await createUser(server.services);
+    const browser = createBrowser();
+    await signInToApp(browser, apps[0], user.email);
+    await signInToApp(browser, apps[1]);
+    const lines: string[] = [];
+    const env = { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir, ISSUER: server.issuer };
+    const code = await runCli(['users', 'logout', '--email', user.email], env, { stdout: (line) => lines.push(line), stderr: (line) => lines.push(line) });
+    expect(code, lines.join('\n')).toBe(0);
+    for (const app of apps) expect((await browser.follow(`${app.url}/`)).html).toContain('You are not signed in.');
+  });
+});
+
+describe('the example app\'s back-channel logout endpoint (Back-Channel Logout 1.0 §2.6)', () => {
+  const event = { 'http://schemas.openid.net/event/backchannel-logout': {} };
+
+  /** A logout token signed with Latchkey's own current key (or `key`), as Latchkey would send it to app 1. */
+  async function logoutToken(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}, key?: CryptoKey) {
+    const [signing] = orderForSigning(readSigningKeys(server.config.keysDir), Date.now());
+    const privateKey = key ?? await importJWK(signing.jwk, 'RS256');
+    return new SignJWT({ iss: server.issuer, aud: 'notes', events: event, jti: randomBytes(8).toString('hex'), sub: 'someone', ...claims })
+      .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: signing.jwk.kid, ...header })
+      .setIssuedAt().setExpirationTime('2m')
+      .sign(privateKey);
+  }
+  const deliver = (token?: string) => fetch(`${apps[0].url}/backchannel-logout`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(token === undefined ? {} : { logout_token: token }),
+  });
+
+  it('accepts a valid logout token once, and refuses its replay', async () => {
+    const token = await logoutToken();
+    expect((await deliver(token)).status).toBe(200);
+    const replay = await deliver(token);
+    expect(replay.status).toBe(400);
+    expect(await replay.json()).toMatchObject({ error: 'invalid_request', error_description: 'logout_token was already used' });
+  });
+
+  it('refuses tokens that are missing, forged, for another audience or issuer, or not logout tokens', async () => {
+    const { privateKey: foreignKey } = await generateKeyPair('RS256');
+    const refused = [
+      undefined,
+      'not-a-jwt',
+      await logoutToken({}, {}, foreignKey),
+      await logoutToken({ aud: 'calendar' }),
+      await logoutToken({ iss: 'https://evil.example.test' }),
+      await logoutToken({}, { typ: 'JWT' }),
+      await logoutToken({ events: {} }),
+      await logoutToken({ events: { 'http://schemas.openid.net/event/backchannel-logout': 'yes' } }),
+      await logoutToken({ sub: undefined }),
+      await logoutToken({ nonce: 'n-0S6_WzA2Mj' }),
+      await logoutToken({ jti: undefined }),
+    ];
+    for (const token of refused) expect((await deliver(token)).status, String(token)).toBe(400);
+  });
+
+  it('ends only the sessions of the named sid', async () => {
+    const user = await createUser(server.services);
+    const [first, second] = [createBrowser(), createBrowser()];
+    await signInToApp(first, apps[0], user.email);
+    await signInToApp(second, apps[0], user.email);
+    const { sessions } = await server.services.accounts.listSessions(user.email);
+    expect(sessions).toHaveLength(2);
+    const sid = sessions[0].clients.find((client) => client.clientId === 'notes')!.sid!;
+    expect((await deliver(await logoutToken({ sub: user.id, sid }))).status).toBe(200);
+    const pages = await Promise.all([first, second].map((browser) => browser.follow(`${apps[0].url}/`)));
+    expect(pages.filter((page) => page.html.includes('You are not signed in.'))).toHaveLength(1);
   });
 });
 

@@ -108,6 +108,9 @@ describe('single sign-on in a real browser', () => {
       await page.waitForURL(`${calendar.url}/signed-out`);
       await page.goto(`${calendar.url}/`);
       expect(await page.locator('#status').textContent()).toBe('You are not signed in.');
+      // Back-channel logout told the first app too.
+      await page.goto(`${notes.url}/`);
+      expect(await page.locator('#status').textContent()).toBe('You are not signed in.');
       await page.click('#sign-in');
       await page.waitForURL(/\/interaction\//);
       expect(await page.locator('#password').count()).toBe(1);

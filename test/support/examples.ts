@@ -23,6 +23,7 @@ export async function startExamples(server: TestServer, options: { now?: () => n
       clientId, clientSecret, name, skipConsent,
       redirectUris: [`${app.url}/callback`],
       postLogoutRedirectUris: [`${app.url}/signed-out`],
+      backchannelLogoutUri: `${app.url}/backchannel-logout`,
       grantTypes: ['authorization_code', 'refresh_token'],
     });
     return app;
