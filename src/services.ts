@@ -2,7 +2,8 @@ import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createSessions, type Sessions } from './accounts/sessions.js';
 import type { Config } from './config.js';
 import { migrateDatabase, openDatabase, type Database } from './database.js';
-import { createBackChannel, createLogoutOnlyProvider, type ProviderSource } from './oidc/back-channel-logout.js';
+import type Provider from 'oidc-provider';
+import { createBackChannel, type ProviderSource } from './oidc/back-channel-logout.js';
 import { createApis, type Apis } from './registry/apis.js';
 import { createClients, type Clients } from './registry/clients.js';
 import { createApiStore } from './store/apis.js';
@@ -27,10 +28,12 @@ export async function openServices(config: Config, options: { provider?: Provide
   }
   const payloads = createOidcPayloadStore(database);
   const clients = createClients({ clients: createClientStore(database), isProduction: config.isProduction });
-  let logoutOnlyProvider: ReturnType<typeof createLogoutOnlyProvider> | undefined;
+  // Loaded on first use: the CLI's other commands then never load oidc-provider at all.
+  let logoutOnlyProvider: Promise<Provider> | undefined;
   const backChannel = createBackChannel({
     clients,
-    provider: options.provider ?? (() => (logoutOnlyProvider ??= createLogoutOnlyProvider(config, services))),
+    provider: options.provider
+      ?? (() => (logoutOnlyProvider ??= import('./oidc/logout-only-provider.js').then((module) => module.createLogoutOnlyProvider(config, services)))),
   });
   const sessions = createSessions({ payloads, backChannel });
   const services: Services = {

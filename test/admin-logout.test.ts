@@ -36,9 +36,13 @@ afterAll(async () => {
 
 /** The CLI in-process, as an operator runs it next to the server: same database, keys and issuer. */
 async function cli(...argv: string[]) {
+  return cliWith({}, ...argv);
+}
+
+async function cliWith(overrides: Record<string, string>, ...argv: string[]) {
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const env = { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir, ISSUER: server.issuer };
+  const env = { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir, ISSUER: server.issuer, ...overrides };
   const code = await runCli(argv, env, { stdout: (line) => stdout.push(line), stderr: (line) => stderr.push(line) });
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
@@ -58,7 +62,7 @@ async function userWithTwoSessions() {
   return { user, laptop, laptopA, laptopB, laptopPlain, phoneA };
 }
 
-const sidOf = (flow: { tokens: { claims(): { sid?: unknown } | undefined } }) => flow.tokens.claims()!.sid as string;
+const sidOf = (flow: { tokens: oidc.TokenEndpointResponseHelpers }) => flow.tokens.claims()!.sid as string;
 
 describe('latchkey users sessions', () => {
   it('lists each session with its clients and their sids, never the session cookie value', async () => {
@@ -140,6 +144,15 @@ describe('latchkey users logout', () => {
       { clientId: appA.clientId, sid: sidOf(laptopA), isDelivered: true },
     ]));
     await expect(oidc.refreshTokenGrant(appB.rp, laptopB.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await server.services.sessions.list(user.id)).toEqual([]);
+  });
+
+  it('still ends the sessions when the CLI cannot sign logout tokens, and names the apps not told', async () => {
+    const { user } = await userWithTwoSessions();
+    const result = await cliWith({ KEYS_DIR: path.join(server.dir, 'no-keys-here') }, 'users', 'logout', '--email', user.email);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`back-channel logout NOT delivered to ${appA.clientId}: no signing keys in`);
+    expect(result.stderr).toContain('3 of 3 logout tokens were not delivered');
     expect(await server.services.sessions.list(user.id)).toEqual([]);
   });
 

@@ -1,7 +1,8 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { createFetch } from '../src/oidc/outgoing-requests.js';
 import { createBrowser, type Browser } from './support/browser.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { logoutEvent, startLogoutReceiver, verifyLogoutToken } from './support/logout-receiver.js';
@@ -94,6 +95,24 @@ describe('BACKCHANNEL_ALLOW_PRIVATE_TARGETS=false', () => {
     } finally {
       await Promise.all([guarded.close(), loopback.close()]);
     }
+  });
+
+  it('lifts the SSRF-protected dispatcher for logout-token POSTs only, never for other outgoing requests', async () => {
+    // oidc-provider hands its SSRF-protected undici dispatcher in `init`; this stand-in refuses every request.
+    let refused = 0;
+    const protectedDispatcher = { dispatch() { refused += 1; throw new Error('refused by the protected dispatcher'); } };
+    const init = (overrides: RequestInit) => ({ signal: AbortSignal.timeout(2500), ...overrides, dispatcher: protectedDispatcher }) as RequestInit;
+    const logoutToken = () => init({ method: 'POST', body: new URLSearchParams({ logout_token: 'x' }) });
+    const allowing = createFetch({ backchannelAllowPrivateTargets: true } as Config);
+    const before = receiver.requests;
+
+    expect((await allowing(receiver.url, logoutToken())).status).toBe(200);
+    // A jwks_uri or sector_identifier_uri fetch (GET), or a POST of anything else, keeps the protection.
+    await expect(allowing(receiver.url, init({ method: 'GET' }))).rejects.toThrow('fetch failed');
+    await expect(allowing(receiver.url, init({ method: 'POST', body: new URLSearchParams({ token: 'x' }) }))).rejects.toThrow('fetch failed');
+    await expect(createFetch({ backchannelAllowPrivateTargets: false } as Config)(receiver.url, logoutToken())).rejects.toThrow('fetch failed');
+    expect(refused).toBe(3);
+    expect(receiver.requests).toBe(before + 1);
   });
 
   it('defaults to true outside production and false in production, and must be true or false', () => {

@@ -1,15 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { BackChannel, LogoutDelivery } from '../accounts/sessions.js';
-import type { Config } from '../config.js';
 import type { Clients } from '../registry/clients.js';
-import type { Services } from '../services.js';
-import { orderForSigning, readSigningKeys } from '../signing-keys.js';
-import { createViews } from '../views.js';
-import { createAdapterFactory } from './adapter.js';
-import { createFindAccount } from './claims.js';
-import { createProviderPages } from './pages.js';
-import { createProvider } from './provider.js';
 
 /** oidc-provider's Client#backchannelLogout, which its type definitions leave out. */
 type LogoutCapableClient = { backchannelLogoutUri?: string; backchannelLogout(sub: string, sid?: string): Promise<void> };
@@ -58,26 +49,5 @@ export function createBackChannel(deps: { clients: Clients; provider: ProviderSo
 export function logBackChannelFailures(provider: Provider, log: (line: string) => void): void {
   provider.on('backchannel.error', (_ctx, error, client) => {
     log(`latchkey: back-channel logout to client ${client.clientId} failed: ${describeFailure(error)}`);
-  });
-}
-
-/**
- * For a process that serves no HTTP (the CLI): a provider that only signs and sends logout tokens, with the keys in
- * KEYS_DIR and the configured ISSUER, the `iss` relying parties check. It never sets a cookie, so its cookie keys
- * are throwaway.
- */
-export function createLogoutOnlyProvider(config: Config, services: Services): Provider {
-  if (!config.issuer) throw new Error('set ISSUER to the server\'s issuer URL to send logout tokens');
-  const keys = readSigningKeys(config.keysDir);
-  if (keys.length === 0) throw new Error(`no signing keys in ${config.keysDir} (KEYS_DIR) to sign logout tokens with`);
-  return createProvider({
-    config,
-    issuer: config.issuer,
-    signingKeys: orderForSigning(keys, Date.now()).map((key) => key.jwk),
-    cookieSecrets: { cookieKeys: [randomBytes(32).toString('base64url')], csrfKey: '' },
-    adapter: createAdapterFactory({ payloads: services.payloads, clients: services.clients }),
-    findAccount: createFindAccount(services.accounts),
-    apis: services.apis,
-    pages: createProviderPages(createViews()),
   });
 }
