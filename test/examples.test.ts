@@ -3,7 +3,7 @@ import { decodeProtectedHeader, generateKeyPair, importJWK, SignJWT } from 'jose
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../examples/api/api.js';
-import type { RunningWebApp } from '../examples/web-app/web-app.js';
+import { startWebApp, type RunningWebApp } from '../examples/web-app/web-app.js';
 import { runCli } from '../src/cli/main.js';
 import { orderForSigning, readSigningKeys } from '../src/signing-keys.js';
 import { createBrowser, textOf, type Browser, type Page } from './support/browser.js';
@@ -168,6 +168,45 @@ describe('the example web apps and API with single sign-on', () => {
     const page = await browser.follow(forged.href);
     expect(page.status).toBe(400);
     expect(textOf(page.html, 'h1')).toBe('Sign-in failed');
+  });
+
+  it('shows a readable error when the user denies consent', async () => {
+    const user = await createUser(server.services);
+    const browser = createBrowser();
+    const login = await browser.follow(`${apps[0].url}/login`);
+    const consent = await browser.submit(login, 'form[action$="/login"]', { email: user.email, password });
+    const page = await browser.submit(consent, 'form[action$="/abort"]');
+    expect(page.url).toContain(`${apps[0].url}/callback?error=access_denied`);
+    expect(page.status).toBe(400);
+    expect(textOf(page.html, '.error')).toBe('The user cancelled the sign-in.');
+  });
+
+  it('signs the user out of the app when Latchkey refuses the refresh (here: the password was reset)', async () => {
+    // An app without back-channel logout only learns at the next refresh that the user's tokens were revoked.
+    const clientSecret = randomBytes(32).toString('base64url');
+    const app = await startWebApp({
+      issuer: server.issuer, clientId: 'no-backchannel', clientSecret, apiUrl: api.url, apiAudience: audience, name: 'Plain',
+      now: () => Date.now() + clockOffsetMs,
+    });
+    try {
+      await server.services.clients.register({
+        clientId: 'no-backchannel', clientSecret, skipConsent: true,
+        redirectUris: [`${app.url}/callback`], grantTypes: ['authorization_code', 'refresh_token'],
+      });
+      const user = await createUser(server.services);
+      const browser = createBrowser();
+      const home = await signInToApp(browser, app, user.email);
+      await server.services.accounts.setPassword(user.email, 'a new password for a new start');
+      // The JWT access token is verified offline, so it keeps working until it expires …
+      expect((await callApi(browser, home)).answer.sub).toBe(user.id);
+      // … and then the refresh is refused.
+      clockOffsetMs = 301_000;
+      const after = await browser.submit(home, 'form#call-api');
+      expect(after.html).toContain('You are not signed in.');
+    } finally {
+      clockOffsetMs = 0;
+      await app.close();
+    }
   });
 
   it('serves pages with a CSP and no inline script', async () => {
