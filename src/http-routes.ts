@@ -6,7 +6,7 @@ import { isDatabaseReachable, type Database } from './database.js';
 const stylesheet = fs.readFileSync(new URL('../public/latchkey.css', import.meta.url));
 const stylesheetEtag = `"${createHash('sha256').update(stylesheet).digest('base64url').slice(0, 16)}"`;
 
-/** Latchkey's own non-protocol routes: the health check and the one stylesheet of the hosted pages. */
+/** Latchkey's own non-protocol routes: the health check, the one stylesheet of the hosted pages and an empty favicon. */
 export function createHttpRoutes(database: Database) {
   const router = new Router();
 
@@ -27,6 +27,12 @@ export function createHttpRoutes(database: Database) {
       return;
     }
     ctx.body = stylesheet;
+  });
+
+  // Browsers ask every origin for a favicon; Latchkey has none, and a 404 shows up as an error in the console.
+  router.get('/favicon.ico', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=86400');
+    ctx.status = 204;
   });
 
   return router.routes();

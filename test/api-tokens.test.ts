@@ -80,6 +80,32 @@ describe('JWT access tokens for registered APIs (RFC 9068)', () => {
     const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
     expect((await verifyWithJwks(refreshed.access_token)).payload.sub).toBe(user.id);
   });
+
+  it('puts the email into the access token when the user granted the email scope, also after a refresh', async () => {
+    const client = await createClient(server.services);
+    const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
+    const user = await createUser(server.services, { email: 'Mary.Somerville@Example.com' });
+    const { tokens } = await signIn(rp, createBrowser(), {
+      email: user.email, password, scope: 'openid email read', resource: audience, consent: true,
+    });
+    expect((await verifyWithJwks(tokens.access_token)).payload.email).toBe('mary.somerville@example.com');
+    const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+    expect((await verifyWithJwks(refreshed.access_token)).payload.email).toBe('mary.somerville@example.com');
+  });
+
+  it('leaves the email out when the email scope was not granted, and out of client_credentials tokens', async () => {
+    const client = await createClient(server.services);
+    const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
+    const user = await createUser(server.services);
+    const { tokens } = await signIn(rp, createBrowser(), {
+      email: user.email, password, scope: 'openid profile read', resource: audience, consent: true,
+    });
+    const { payload } = await verifyWithJwks(tokens.access_token);
+    expect(payload.sub).toBe(user.id);
+    expect(payload).not.toHaveProperty('email');
+    const serviceTokens = await oidc.clientCredentialsGrant(service, { resource: audience });
+    expect((await verifyWithJwks(serviceTokens.access_token)).payload).not.toHaveProperty('email');
+  });
 });
 
 describe('signing key rotation', () => {

@@ -93,6 +93,11 @@ describe('health check and assets', () => {
     expect(await conditionalGet(`${server.issuer}/assets/latchkey.css`, response.headers.get('etag')!)).toBe(304);
   });
 
+  it('answers the browser\'s favicon request with an empty 204, so no page logs a 404', async () => {
+    const response = await fetch(`${server.issuer}/favicon.ico`);
+    expect(response.status).toBe(204);
+  });
+
   it('answers an unknown interaction with a readable error page, not a 500', async () => {
     const response = await fetch(`${server.issuer}/interaction/does-not-exist`);
     expect(response.status).toBe(400);

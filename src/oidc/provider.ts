@@ -57,6 +57,16 @@ export function createProvider(deps: ProviderDeps): Provider {
 
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     claims: scopeClaims,
+    // RFC 9068 §2.2.3.1: a JWT access token may carry identity claims. An API gets the user's email only when the
+    // user granted the `email` scope to the app; the claim comes from the account as it is now.
+    async extraTokenClaims(ctx, token) {
+      if (token.kind !== 'AccessToken' || !token.resourceServer || !token.grantId) return undefined;
+      const grant = ctx.oidc.entities.Grant ?? await ctx.oidc.provider.Grant.find(token.grantId);
+      if (!grant?.getOIDCScope().split(' ').includes('email')) return undefined;
+      const account = await deps.findAccount(ctx, token.accountId);
+      const claims = await account?.claims('userinfo', 'email', {}, []);
+      return claims?.email ? { email: claims.email } : undefined;
+    },
 
     routes: { jwks: '/.well-known/jwks.json' },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },

@@ -1,0 +1,143 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startExamples, type ExampleSetup } from '../support/examples.js';
+import { createUser, password } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { chromiumPath } from './install-chromium.js';
+
+const artifactsDir = path.resolve('test-artifacts');
+const viewports = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } };
+
+let server: TestServer;
+let examples: ExampleSetup;
+let browser: Browser;
+
+beforeAll(async () => {
+  fs.mkdirSync(artifactsDir, { recursive: true });
+  server = await startTestServer();
+  examples = await startExamples(server);
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    // A fresh temporary profile every launch (playwright's default); nothing phones home.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await examples?.close();
+  await server?.close();
+});
+
+/**
+ * A tab in a fresh browser context (its own cookies) that records every console error, uncaught exception and
+ * Content-Security-Policy violation on every page it shows.
+ */
+async function openTab(): Promise<{ page: Page; problems: string[]; close(): Promise<void> }> {
+  const context = await browser.newContext({ viewport: viewports.desktop });
+  const problems: string[] = [];
+  await context.exposeBinding('reportCspViolation', ({ page }, violation: string) => {
+    problems.push(`CSP violation on ${page.url()}: ${violation}`);
+  });
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      (window as unknown as { reportCspViolation(v: string): void }).reportCspViolation(`${event.violatedDirective} blocked ${event.blockedURI}`);
+    });
+  });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error on ${page.url()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`uncaught error on ${page.url()}: ${error.message}`));
+  // The console names no URL for a failed load; this does.
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`${response.status()} for ${response.request().method()} ${response.url()}`);
+  });
+  return { page, problems, close: () => context.close() };
+}
+
+/** Saves the current page at phone and desktop widths to test-artifacts/NAME-phone.png and NAME-desktop.png. */
+async function screenshot(page: Page, name: string) {
+  for (const [label, viewport] of Object.entries(viewports)) {
+    await page.setViewportSize(viewport);
+    await page.screenshot({ path: path.join(artifactsDir, `${name}-${label}.png`), fullPage: true });
+  }
+  await page.setViewportSize(viewports.desktop);
+}
+
+describe('single sign-on in a real browser', () => {
+  it('signs in on the hosted page, consents, calls the API, gets SSO in the second app and signs out of both', async () => {
+    const user = await createUser(server.services, { email: 'browser.user@example.com' });
+    const [notes, calendar] = examples.apps;
+    const { page, problems, close } = await openTab();
+    try {
+      await page.goto(`${notes.url}/`);
+      await page.click('#sign-in');
+      await page.waitForURL(/\/interaction\//);
+      expect(await page.locator('h1').textContent()).toBe('Sign in');
+      await screenshot(page, 'login');
+      await page.fill('#email', user.email);
+      await page.fill('#password', password);
+      await page.click('button:has-text("Sign in")');
+
+      await page.waitForURL(/\/interaction\//);
+      expect(await page.locator('h1').textContent()).toBe('Allow access?');
+      await screenshot(page, 'consent');
+      await page.click('button:has-text("Allow")');
+
+      await page.waitForURL(`${notes.url}/`);
+      expect(await page.locator('#sub').textContent()).toBe(user.id);
+      await page.click('#call-api button');
+      await page.waitForSelector('#api-answer');
+      expect(JSON.parse((await page.locator('#api-answer').textContent())!)).toMatchObject({
+        sub: user.id, email: user.email, clientId: 'notes', scope: 'read',
+      });
+
+      // Single sign-on: the second app signs the user in without a password (and, being first-party, without consent).
+      await page.goto(`${calendar.url}/`);
+      await page.click('#sign-in');
+      await page.waitForURL(`${calendar.url}/`);
+      expect(await page.locator('#sub').textContent()).toBe(user.id);
+
+      // Sign out in the second app: Latchkey asks to confirm, then ends its session.
+      await page.click('#logout button');
+      await page.waitForURL(/\/session\/end/);
+      await page.click('button:has-text("Yes, sign me out")');
+      await page.waitForURL(`${calendar.url}/signed-out`);
+      await page.goto(`${calendar.url}/`);
+      expect(await page.locator('#status').textContent()).toBe('You are not signed in.');
+      // Back-channel logout told the first app too.
+      await page.goto(`${notes.url}/`);
+      expect(await page.locator('#status').textContent()).toBe('You are not signed in.');
+      await page.click('#sign-in');
+      await page.waitForURL(/\/interaction\//);
+      expect(await page.locator('#password').count()).toBe(1);
+
+      await page.waitForLoadState('networkidle');
+      expect(problems).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('shows the error on the login page after a wrong password', async () => {
+    const user = await createUser(server.services);
+    const { page, problems, close } = await openTab();
+    try {
+      await page.goto(`${examples.apps[0].url}/login`);
+      await page.fill('#email', user.email);
+      await page.fill('#password', 'not the password');
+      await page.click('button:has-text("Sign in")');
+      await page.waitForSelector('#login-error');
+      expect(await page.locator('#login-error').textContent()).toBe('Incorrect email or password.');
+      expect(await page.locator('#email').inputValue()).toBe(user.email);
+      await screenshot(page, 'login-error');
+      await page.waitForLoadState('networkidle');
+      expect(problems).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+});
