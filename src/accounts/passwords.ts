@@ -1,3 +1,4 @@
+import os from 'node:os';
 import argon2 from 'argon2';
 
 /**
@@ -11,13 +12,36 @@ export const passwordHashOptions = {
   parallelism: 1,
 } as const;
 
+/**
+ * Runs at most `size` tasks at once; the rest wait in order. argon2 computes on libuv's thread pool (4 threads), which
+ * SQLite statements and RSA signing share: one hash per core already uses every core, and more would only hold
+ * 19 MiB each and leave no thread for the requests that are not signing in.
+ */
+export function createLimiter(size: number) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async function limited<T>(task: () => Promise<T>): Promise<T> {
+    if (running >= size) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running += 1;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
+  };
+}
+
+const limitHashing = createLimiter(os.availableParallelism());
+
 export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, passwordHashOptions);
+  return limitHashing(() => argon2.hash(password, passwordHashOptions));
 }
 
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
   try {
-    return await argon2.verify(hash, password);
+    return await limitHashing(() => argon2.verify(hash, password));
   } catch {
     return false;
   }

@@ -1,0 +1,43 @@
+import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { createLimiter, hashPassword, verifyPassword } from '../src/accounts/passwords.js';
+
+describe('password hashing', () => {
+  it('runs at most the limit of tasks at once and the rest in arrival order', async () => {
+    const limited = createLimiter(2);
+    let running = 0;
+    let peak = 0;
+    const started: number[] = [];
+    const releases: (() => void)[] = [];
+    const tasks = Array.from({ length: 5 }, (_, index) => limited(async () => {
+      started.push(index);
+      running += 1;
+      peak = Math.max(peak, running);
+      await new Promise<void>((resolve) => releases.push(resolve));
+      running -= 1;
+      return index;
+    }));
+    for (let released = 0; released < 5; released++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(running).toBeLessThanOrEqual(2);
+      releases.shift()!();
+    }
+    expect(await Promise.all(tasks)).toEqual([0, 1, 2, 3, 4]);
+    expect(started).toEqual([0, 1, 2, 3, 4]);
+    expect(peak).toBe(2);
+  });
+
+  it('a failing task frees its place for the next one', async () => {
+    const limited = createLimiter(1);
+    await expect(limited(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    expect(await limited(async () => 'next')).toBe('next');
+  });
+
+  it('hashes and verifies many passwords at once, more than there are cores', async () => {
+    const count = os.availableParallelism() * 3;
+    const hashes = await Promise.all(Array.from({ length: count }, (_, i) => hashPassword(`password number ${i}`)));
+    const results = await Promise.all(hashes.map((hash, i) => verifyPassword(hash, `password number ${i}`)));
+    expect(results).toEqual(Array(count).fill(true));
+    expect(await verifyPassword(hashes[0], 'password number 1')).toBe(false);
+  });
+});
