@@ -23,7 +23,28 @@ export type Config = {
    */
   backchannelAllowPrivateTargets: boolean;
   isProduction: boolean;
+  /** NIST SP 800-63B §3.1.1.2: at least 8; passphrases up to maximumPasswordLength are always allowed. */
+  passwordMinLength: number;
+  loginThrottle: LoginThrottleSettings;
+  logLevel: LogLevel;
+  auditRetentionDays: number;
 };
+
+/** How hard the hosted login form pushes back on guessing; see "Credential attacks" in the README. */
+export type LoginThrottleSettings = {
+  /** Failures for one account from one IP before that pair is locked. */
+  pairMaxFailures: number;
+  /** The first lock of a pair; every further failure doubles it, up to lockMaxSeconds. */
+  lockSeconds: number;
+  lockMaxSeconds: number;
+  /** Failures for one account from all IPs together per hour; then the account's form locks for the hour. */
+  accountMaxFailuresPerHour: number;
+  /** Failures from one IP over all accounts per day; then that IP's sign-ins lock for the day. */
+  ipMaxFailuresPerDay: number;
+};
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -94,6 +115,36 @@ function readDatabaseUrl(env: Env, problems: string[]): string {
   return raw;
 }
 
+function readLogLevel(env: Env, problems: string[]): LogLevel {
+  const raw = env.LOG_LEVEL || 'info';
+  if (!(logLevels as readonly string[]).includes(raw)) {
+    problems.push(`LOG_LEVEL must be one of ${logLevels.join(', ')}, got "${raw}"`);
+    return 'info';
+  }
+  return raw as LogLevel;
+}
+
+function readLoginThrottle(env: Env, problems: string[]): LoginThrottleSettings {
+  const settings = {
+    pairMaxFailures: readPositiveInteger(env, 'LOGIN_PAIR_MAX_FAILURES', 5, problems, 1000),
+    lockSeconds: readPositiveInteger(env, 'LOGIN_LOCK_SECONDS', 60, problems, 86400),
+    lockMaxSeconds: readPositiveInteger(env, 'LOGIN_LOCK_MAX_SECONDS', 3600, problems, 7 * 86400),
+    accountMaxFailuresPerHour: readPositiveInteger(env, 'LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR', 100, problems, 1_000_000),
+    ipMaxFailuresPerDay: readPositiveInteger(env, 'LOGIN_IP_MAX_FAILURES_PER_DAY', 500, problems, 1_000_000),
+  };
+  if (settings.lockMaxSeconds < settings.lockSeconds) {
+    problems.push(`LOGIN_LOCK_MAX_SECONDS (${settings.lockMaxSeconds}) must be at least LOGIN_LOCK_SECONDS (${settings.lockSeconds})`);
+  }
+  return settings;
+}
+
+function readPasswordMinLength(env: Env, problems: string[]): number {
+  const value = readPositiveInteger(env, 'PASSWORD_MIN_LENGTH', 8, problems, 64);
+  // NIST SP 800-63B: never below 8; and at most 64, which every policy must accept.
+  if (value < 8) problems.push(`PASSWORD_MIN_LENGTH must be between 8 and 64, got "${env.PASSWORD_MIN_LENGTH}"`);
+  return value;
+}
+
 /** The only reader of process.env: parses every variable and reports every problem at once. */
 export function loadConfig(env: Env): Config {
   const problems: string[] = [];
@@ -117,6 +168,10 @@ export function loadConfig(env: Env): Config {
     // Relying parties on the same host or network are the norm in development, the exception in production.
     backchannelAllowPrivateTargets: readBoolean(env, 'BACKCHANNEL_ALLOW_PRIVATE_TARGETS', !isProduction, problems),
     isProduction,
+    passwordMinLength: readPasswordMinLength(env, problems),
+    loginThrottle: readLoginThrottle(env, problems),
+    logLevel: readLogLevel(env, problems),
+    auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -1,18 +1,21 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
+import { createLoginThrottle } from './accounts/login-throttle.js';
 import type { Config } from './config.js';
 import { createHttpRoutes } from './http-routes.js';
 import { createInteractionRoutes } from './interaction/routes.js';
 import { createAdapterFactory } from './oidc/adapter.js';
+import { auditProviderEvents } from './oidc/audit-events.js';
 import { logBackChannelFailures } from './oidc/back-channel-logout.js';
 import { createFindAccount } from './oidc/claims.js';
 import { createProviderPages } from './oidc/pages.js';
 import { createProvider } from './oidc/provider.js';
 import { handleServerErrors } from './oidc/server-errors.js';
 import { serveStaticDocuments } from './oidc/static-documents.js';
-import { openServices, type Services } from './services.js';
+import { openServices, type ServiceOptions, type Services } from './services.js';
 import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
+import { deleteExpiredThrottleCounters, postgresLimiters, sqliteLimiters } from './store/login-throttle.js';
 import { createViews } from './views.js';
 
 export type RunningServer = {
@@ -22,8 +25,8 @@ export type RunningServer = {
   /** Rebuilds the provider if the key files changed (another process rotated); the timer calls this too. */
   reloadSigningKeys(): Promise<boolean>;
   /**
-   * Deletes rows expired at `now` in bounded batches and sends logout tokens for the expired sessions; the timer
-   * calls this with the current time.
+   * Deletes rows expired at `now` (oidc-provider rows, throttle counters, audit events past AUDIT_RETENTION_DAYS)
+   * in bounded batches and sends logout tokens for the expired sessions; the timer calls this with the current time.
    */
   purgeExpired(now?: number): Promise<number>;
   close(): Promise<void>;
@@ -32,18 +35,27 @@ export type RunningServer = {
 const purgeIntervalMs = 60_000;
 const purgeBatchSize = 500;
 
-const log = (line: string) => console.error(line);
+const dayMs = 86_400_000;
 
-export async function startServer(config: Config): Promise<RunningServer> {
+/** `options.logDestination`: where log lines go (stdout by default; tests capture them). */
+export async function startServer(config: Config, options: Pick<ServiceOptions, 'logDestination'> = {}): Promise<RunningServer> {
   // Logout tokens the services send (admin logout, expired sessions) are signed by the provider serving now.
   let serving: Provider | undefined;
   const services = await openServices(config, {
+    ...options,
     provider: () => {
       if (!serving) throw new Error('the provider has not started');
       return serving;
     },
   });
-  const { database, payloads } = services;
+  const { database, payloads, audit, logger } = services;
+  const log = (line: string) => logger.warn(line);
+  // The throttle's counters live in the database so every instance and worker process shares them: PostgreSQL
+  // through rate-limiter-flexible's own limiter, SQLite (one host) through ours on the same file.
+  const throttle = createLoginThrottle(
+    config.databaseUrl.startsWith('sqlite:') ? sqliteLimiters(database) : postgresLimiters(database),
+    config.loginThrottle,
+  );
   const views = createViews();
   const pages = createProviderPages(views);
   const adapter = createAdapterFactory({ payloads, clients: services.clients });
@@ -85,9 +97,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
     });
     handleServerErrors(provider, views);
     logBackChannelFailures(provider, log);
+    auditProviderEvents(provider, audit);
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes(database));
-    provider.use(createInteractionRoutes({ provider, accounts: services.accounts, views, csrfKey: cookieSecrets.csrfKey }));
+    provider.use(createInteractionRoutes({ provider, accounts: services.accounts, throttle, audit, views, csrfKey: cookieSecrets.csrfKey }));
     return provider;
   }
 
@@ -107,18 +120,30 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
 
   async function purgeExpired(now = Date.now()): Promise<number> {
+    const auditCutoff = now - config.auditRetentionDays * dayMs;
+    const purges = [
+      async () => {
+        const { count, deliveries } = await services.sessions.purgeExpired(now, purgeBatchSize);
+        for (const failed of deliveries.filter((delivery) => !delivery.isDelivered)) {
+          log(`latchkey: back-channel logout of an expired session to client ${failed.clientId} failed: ${failed.error}`);
+        }
+        return count;
+      },
+      () => deleteExpiredThrottleCounters(database, now, purgeBatchSize),
+      () => services.auditEvents.deleteOlderThan(auditCutoff, purgeBatchSize),
+    ];
     let total = 0;
-    for (;;) {
-      const { count, deliveries } = await services.sessions.purgeExpired(now, purgeBatchSize);
-      for (const failed of deliveries.filter((delivery) => !delivery.isDelivered)) {
-        log(`latchkey: back-channel logout of an expired session to client ${failed.clientId} failed: ${failed.error}`);
+    for (const purge of purges) {
+      for (;;) {
+        const deleted = await purge();
+        total += deleted;
+        if (deleted < purgeBatchSize) break;
       }
-      total += count;
-      if (count < purgeBatchSize) return total;
     }
+    return total;
   }
 
-  const logFailure = (what: string) => (error: unknown) => console.error(`latchkey: ${what} failed: ${(error as Error).message}`);
+  const logFailure = (what: string) => (error: unknown) => logger.error({ err: (error as Error).message }, `${what} failed`);
   const timers = [
     setInterval(() => reloadSigningKeys().catch(logFailure('signing key reload')), config.keysReloadIntervalSeconds * 1000),
     setInterval(() => purgeExpired().catch(logFailure('purge of expired rows')), purgeIntervalMs),
@@ -142,7 +167,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
         });
         server.closeIdleConnections();
       });
+      await audit.settled();
       await database.destroy();
+      // stdout is written asynchronously; the last lines must be out before main.ts exits.
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },
   };
 }

@@ -1,11 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { LogoutReport, Sessions, UserSession } from './sessions.js';
+import type { Logger } from 'pino';
 import type { User, UserStore } from '../store/users.js';
-import { hashPassword, verifyPassword } from './passwords.js';
-
-export const minimumPasswordLength = 8;
-// Longer inputs only cost hashing time; NIST SP 800-63B asks for at least 64 characters to be allowed.
-export const maximumPasswordLength = 1024;
+import { maximumPasswordLength, type PasswordPolicy } from './password-policy.js';
+import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import type { LogoutReport, Sessions, UserSession } from './sessions.js';
 
 export class AccountError extends Error {
   constructor(message: string) {
@@ -27,15 +25,6 @@ function checkEmail(email: string): string {
   return normalized;
 }
 
-function checkPassword(password: string): void {
-  if (password.length < minimumPasswordLength) {
-    throw new AccountError(`the password must have at least ${minimumPasswordLength} characters`);
-  }
-  if (password.length > maximumPasswordLength) {
-    throw new AccountError(`the password must have at most ${maximumPasswordLength} characters`);
-  }
-}
-
 export type NewUser = {
   email: string;
   password: string;
@@ -50,10 +39,29 @@ export type Accounts = ReturnType<typeof createAccounts>;
 /** A user whose sessions ended, and which clients were told (Back-Channel Logout). */
 export type UserLogout = { user: User; logout: LogoutReport };
 
-export function createAccounts(deps: { users: UserStore; sessions: Sessions; now?: () => number }) {
-  const { users, sessions } = deps;
+export function createAccounts(deps: { users: UserStore; sessions: Sessions; passwordPolicy: PasswordPolicy; logger: Logger; now?: () => number }) {
+  const { users, sessions, passwordPolicy, logger } = deps;
   const now = deps.now ?? Date.now;
   let decoyHash: Promise<string> | undefined;
+
+  /** Every way of setting a password goes through the policy. */
+  function checkPassword(password: string): void {
+    const problem = passwordPolicy.problem(password);
+    if (problem) throw new AccountError(problem);
+  }
+
+  /**
+   * A hash made with older or weaker argon2 parameters is replaced while the password is at hand. A failure here
+   * must not fail the sign-in: the old hash still works, and the next sign-in tries again.
+   */
+  async function upgradeHash(user: User, password: string): Promise<void> {
+    if (!needsRehash(user.passwordHash)) return;
+    try {
+      await users.update(user.id, { passwordHash: await hashPassword(password), updatedAt: now() });
+    } catch (error) {
+      logger.warn({ event: 'password.rehash_failed', accountId: user.id, err: (error as Error).message }, 'could not upgrade a password hash');
+    }
+  }
 
   async function requireUser(email: string): Promise<User> {
     const user = await users.findByEmail(normalizeEmail(email));
@@ -67,7 +75,8 @@ export function createAccounts(deps: { users: UserStore; sessions: Sessions; now
      * argon2id verification against a decoy hash, so timing does not tell which emails exist.
      */
     async authenticate(email: string, password: string): Promise<User | undefined> {
-      if (password.length > maximumPasswordLength) return undefined;
+      // The policy counts code points; one is at most two UTF-16 units.
+      if (password.length > 2 * maximumPasswordLength) return undefined;
       const user = await users.findByEmail(normalizeEmail(email));
       if (!user) {
         decoyHash ??= hashPassword(randomBytes(16).toString('hex'));
@@ -75,7 +84,9 @@ export function createAccounts(deps: { users: UserStore; sessions: Sessions; now
         return undefined;
       }
       const isMatch = await verifyPassword(user.passwordHash, password);
-      return isMatch && user.isActive ? user : undefined;
+      if (!isMatch || !user.isActive) return undefined;
+      await upgradeHash(user, password);
+      return user;
     },
 
     /** The active user with this id, or undefined: a disabled user is as good as gone to the provider. */
@@ -102,6 +113,10 @@ export function createAccounts(deps: { users: UserStore; sessions: Sessions; now
       };
       await users.insert(user);
       return user;
+    },
+
+    findByEmail(email: string): Promise<User | undefined> {
+      return users.findByEmail(normalizeEmail(email));
     },
 
     list(): Promise<User[]> {

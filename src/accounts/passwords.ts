@@ -46,3 +46,12 @@ export async function verifyPassword(hash: string, password: string): Promise<bo
     return false;
   }
 }
+
+/** Whether a stored hash was made with other parameters than today's (older, weaker settings or another variant). */
+export function needsRehash(hash: string): boolean {
+  try {
+    return argon2.needsRehash(hash, passwordHashOptions);
+  } catch {
+    return true;
+  }
+}

@@ -1,15 +1,16 @@
 import type { Services } from '../services.js';
 import type { Api } from '../store/apis.js';
-import { required, table, type Output, type Values } from './output.js';
+import { actor, required, table, type Output, type Values } from './output.js';
 
 const publicApi = (api: Api) => ({ audience: api.audience, scopes: api.scopes, createdAt: new Date(api.createdAt).toISOString() });
 
 export const apiCommands = {
   create: {
     options: { audience: { type: 'string' }, scopes: { type: 'string' } },
-    async run(values: Values, { apis }: Services, out: Output) {
+    async run(values: Values, { apis, audit }: Services, out: Output) {
       const scopes = typeof values.scopes === 'string' ? values.scopes.split(/\s+/).filter(Boolean) : [];
       const api = await apis.register(required(values, 'audience'), scopes);
+      await audit.record({ type: 'api.registered', details: { actor: actor(), audience: api.audience, scopes: api.scopes.join(' ') } });
       out.result(publicApi(api), [`registered API ${api.audience} with scopes: ${api.scopes.join(' ') || '(none)'}`]);
     },
   },

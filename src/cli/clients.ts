@@ -1,6 +1,6 @@
 import type { Services } from '../services.js';
 import type { Client } from '../store/clients.js';
-import { required, table, UsageError, type Output, type Values } from './output.js';
+import { actor, required, table, UsageError, type Output, type Values } from './output.js';
 
 const publicClient = (client: Client) => ({
   clientId: client.clientId,
@@ -23,7 +23,7 @@ export const clientCommands = {
       'grant-types': { type: 'string' }, 'skip-consent': { type: 'boolean' }, name: { type: 'string' },
       'backchannel-logout-uri': { type: 'string' }, 'backchannel-logout-session-required': { type: 'string' },
     },
-    async run(values: Values, { clients }: Services, out: Output) {
+    async run(values: Values, { clients, audit }: Services, out: Output) {
       if (values.public && values['client-secret'] !== undefined) throw new UsageError('--public and --client-secret exclude each other');
       const grantTypes = typeof values['grant-types'] === 'string'
         ? values['grant-types'].split(',').map((grantType) => grantType.trim()).filter(Boolean)
@@ -44,6 +44,9 @@ export const clientCommands = {
         backchannelLogoutUri: values['backchannel-logout-uri'] as string | undefined,
         backchannelLogoutSessionRequired: sessionRequired === undefined ? undefined : sessionRequired === 'true',
       });
+      await audit.record({ type: 'client.created', clientId: client.clientId, details: {
+        actor: actor(), authMethod: client.tokenEndpointAuthMethod, grantTypes: client.grantTypes.join(' '), skipConsent: client.isFirstParty,
+      } });
       const wasGenerated = client.clientSecret !== null && values['client-secret'] === undefined;
       out.result({ ...publicClient(client), ...(wasGenerated ? { clientSecret: client.clientSecret } : {}) }, [
         `created ${client.tokenEndpointAuthMethod === 'none' ? 'public' : 'confidential'} client ${client.clientId}`,
@@ -63,9 +66,10 @@ export const clientCommands = {
   },
   delete: {
     options: { 'client-id': { type: 'string' } },
-    async run(values: Values, { clients }: Services, out: Output) {
+    async run(values: Values, { clients, audit }: Services, out: Output) {
       const clientId = required(values, 'client-id');
       if (!(await clients.delete(clientId))) throw new UsageError(`no client with id ${clientId}`);
+      await audit.record({ type: 'client.deleted', clientId, details: { actor: actor() } });
       out.result({ clientId, deleted: true }, [`deleted client ${clientId}`]);
     },
   },

@@ -7,6 +7,7 @@ import { DuplicateClientError } from '../store/clients.js';
 import { DuplicateEmailError } from '../store/users.js';
 import { apiCommands } from './apis.js';
 import { clientCommands } from './clients.js';
+import { eventsCommand } from './events.js';
 import { keyCommands } from './keys.js';
 import { createOutput, IncompleteError, UsageError, type Io, type Output, type Values } from './output.js';
 import { userCommands } from './users.js';
@@ -30,6 +31,7 @@ export const usage = `usage: latchkey <command> [options] [--json]
   apis list
   keys list
   keys rotate [--now]
+  events [--email E] [--since 2026-01-31T12:00:00Z|30m|12h|7d] [--limit N]
 
 The CLI reads the same environment as the server (DATABASE_URL, KEYS_DIR, …).`;
 
@@ -48,12 +50,16 @@ const expectedErrors = [UsageError, IncompleteError, ConfigError, AccountError, 
 
 /** Runs one CLI command; returns the process exit code. Never throws. */
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
-  const [group, name, ...rest] = argv;
+  const [group, ...afterGroup] = argv;
+  // `events` is a command of its own; the others are a group and a command name.
+  const [name, ...rest] = group === 'events' ? ['', ...afterGroup] : afterGroup;
   if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
     io.stdout(usage);
     return group === undefined ? 2 : 0;
   }
-  const command = group === 'keys' ? (keyCommands as Record<string, KeyCommand>)[name] : serviceCommands[group]?.[name ?? ''];
+  const command = group === 'keys' ? (keyCommands as Record<string, KeyCommand>)[name]
+    : group === 'events' ? eventsCommand as ServiceCommand
+      : serviceCommands[group]?.[name ?? ''];
   if (!command) {
     io.stderr(`latchkey: unknown command "${[group, name].filter(Boolean).join(' ')}"; run "latchkey help"`);
     return 2;
@@ -71,7 +77,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     if (group === 'keys') {
       await (command as KeyCommand).run(config, out, parsed.values as Values);
     } else {
-      services = await openServices(config);
+      services = await openServices(config, { logDestination: io.log ?? { write: () => undefined } });
       await (command as ServiceCommand).run(parsed.values as Values, services, out);
     }
     return 0;
@@ -80,6 +86,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     io.stderr(`latchkey: ${isExpected ? (error as Error).message : `${group} ${name} failed: ${(error as Error).message}`}`);
     return 1;
   } finally {
+    await services?.audit.settled();
     await services?.database.destroy();
   }
 }

@@ -1,4 +1,17 @@
-export type Io = { stdout: (line: string) => void; stderr: (line: string) => void };
+import os from 'node:os';
+import type { DestinationStream } from 'pino';
+
+/** Where the CLI writes. `log` receives the JSON audit log lines (none when absent: stdout stays for results). */
+export type Io = { stdout: (line: string) => void; stderr: (line: string) => void; log?: DestinationStream };
+
+/** Who ran a CLI command, for the audit trail: the operating-system user. */
+export function actor(): string {
+  try {
+    return `cli:${os.userInfo().username}`;
+  } catch {
+    return 'cli';
+  }
+}
 
 export class UsageError extends Error {
   constructor(message: string) {

@@ -2,7 +2,7 @@ import type { UserLogout } from '../accounts/accounts.js';
 import type { UserSession } from '../accounts/sessions.js';
 import type { Services } from '../services.js';
 import type { User } from '../store/users.js';
-import { IncompleteError, required, table, type Output, type Values } from './output.js';
+import { actor, IncompleteError, required, table, type Output, type Values } from './output.js';
 
 const publicUser = (user: User) => ({
   id: user.id,
@@ -49,7 +49,7 @@ export const userCommands = {
       email: { type: 'string' }, password: { type: 'string' }, 'given-name': { type: 'string' },
       'family-name': { type: 'string' }, admin: { type: 'boolean' }, 'email-verified': { type: 'boolean' },
     },
-    async run(values: Values, { accounts }: Services, out: Output) {
+    async run(values: Values, { accounts, audit }: Services, out: Output) {
       const user = await accounts.create({
         email: required(values, 'email'),
         password: required(values, 'password'),
@@ -58,6 +58,7 @@ export const userCommands = {
         isAdmin: values.admin === true,
         emailVerified: values['email-verified'] === true,
       });
+      await audit.record({ type: 'user.created', accountId: user.id, email: user.email, details: { actor: actor(), isAdmin: user.isAdmin } });
       out.result(publicUser(user), [`created user ${user.email} (sub ${user.id})`]);
     },
   },
@@ -73,22 +74,25 @@ export const userCommands = {
   },
   disable: {
     options: { email: { type: 'string' } },
-    async run(values: Values, { accounts }: Services, out: Output) {
+    async run(values: Values, { accounts, audit }: Services, out: Output) {
       const disabled = await accounts.disable(required(values, 'email'));
+      await audit.record({ type: 'user.disabled', accountId: disabled.user.id, email: disabled.user.email, details: { actor: actor() } });
       reportLogout(out, disabled, `disabled ${disabled.user.email}; their sessions and tokens are revoked`);
     },
   },
   enable: {
     options: { email: { type: 'string' } },
-    async run(values: Values, { accounts }: Services, out: Output) {
+    async run(values: Values, { accounts, audit }: Services, out: Output) {
       const user = await accounts.enable(required(values, 'email'));
+      await audit.record({ type: 'user.enabled', accountId: user.id, email: user.email, details: { actor: actor() } });
       out.result(publicUser(user), [`enabled ${user.email}`]);
     },
   },
   'set-password': {
     options: { email: { type: 'string' }, password: { type: 'string' } },
-    async run(values: Values, { accounts }: Services, out: Output) {
+    async run(values: Values, { accounts, audit }: Services, out: Output) {
       const changed = await accounts.setPassword(required(values, 'email'), required(values, 'password'));
+      await audit.record({ type: 'user.password_changed', accountId: changed.user.id, email: changed.user.email, details: { actor: actor() } });
       reportLogout(out, changed, `password changed for ${changed.user.email}; their sessions and tokens are revoked`);
     },
   },
@@ -105,8 +109,9 @@ export const userCommands = {
   },
   logout: {
     options: { email: { type: 'string' } },
-    async run(values: Values, { accounts }: Services, out: Output) {
+    async run(values: Values, { accounts, audit }: Services, out: Output) {
       const loggedOut = await accounts.logout(required(values, 'email'));
+      await audit.record({ type: 'user.signed_out', accountId: loggedOut.user.id, email: loggedOut.user.email, details: { actor: actor() } });
       reportLogout(out, loggedOut, `signed ${loggedOut.user.email} out everywhere; their grants and tokens are revoked`);
     },
   },

@@ -3,6 +3,8 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import Provider, { errors } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
+import type { LoginThrottle } from '../accounts/login-throttle.js';
+import type { Audit } from '../audit.js';
 import { isDatabaseUnavailable } from '../database.js';
 import { unavailable } from '../oidc/server-errors.js';
 import type { Views } from '../views.js';
@@ -11,7 +13,7 @@ import { createCsrf } from './csrf.js';
 import { BadFormError, type InteractionDetails } from './form.js';
 import { createLogin } from './login.js';
 
-type Deps = { provider: Provider; accounts: Accounts; views: Views; csrfKey: string };
+type Deps = { provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string };
 
 /** The one error handler of the hosted pages: a readable page with a 4xx status, never a stack trace. */
 function renderErrors(views: Views) {
@@ -45,7 +47,7 @@ function renderErrors(views: Views) {
 export function createInteractionRoutes(deps: Deps) {
   const { provider, views } = deps;
   const csrf = createCsrf(deps.csrfKey);
-  const login = createLogin({ provider, accounts: deps.accounts, views, csrf });
+  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf });
   const consent = createConsent({ provider, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 

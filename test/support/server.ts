@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import type { ServiceOptions } from '../../src/services.js';
 import { createTestDatabase } from './database.js';
 
 export type TestServer = RunningServer & { config: Config; dir: string };
@@ -14,6 +15,7 @@ export type TestServer = RunningServer & { config: Config; dir: string };
 export async function startTestServer(
   overrides: Partial<Config> = {},
   routeDatabaseUrl: (url: string) => string = (url) => url,
+  options: ServiceOptions = {},
 ): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
   const database = await createTestDatabase(dir);
@@ -34,9 +36,14 @@ export async function startTestServer(
     shutdownTimeoutSeconds: 10,
     backchannelAllowPrivateTargets: true,
     isProduction: false,
+    passwordMinLength: 8,
+    loginThrottle: { pairMaxFailures: 5, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 100, ipMaxFailuresPerDay: 500 },
+    // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
+    logLevel: options.logDestination ? 'info' : 'silent',
+    auditRetentionDays: 90,
     ...overrides,
   };
-  const server = await startServer(config);
+  const server = await startServer(config, options);
   return {
     ...server,
     config,

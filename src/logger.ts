@@ -1,0 +1,20 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { LogLevel } from './config.js';
+
+/**
+ * Structured JSON log lines (pino) on stdout, or on `destination` (tests capture it). Latchkey never passes a
+ * password, token, code or secret to the logger; the redaction list is a second line of defence against a field
+ * that slips in by mistake.
+ */
+export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
+  return pino({
+    level,
+    base: { service: 'latchkey', pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: {
+      paths: ['password', 'token', 'code', 'client_secret', 'clientSecret', 'refresh_token', 'access_token', 'id_token', 'authorization', 'cookie',
+        '*.password', '*.token', '*.code', '*.client_secret', '*.clientSecret', '*.refresh_token', '*.access_token', '*.id_token', '*.authorization', '*.cookie'],
+      censor: '[redacted]',
+    },
+  }, destination ?? pino.destination({ fd: 1, sync: false }));
+}

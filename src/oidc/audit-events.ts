@@ -1,0 +1,51 @@
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Audit } from '../audit.js';
+
+type TokenEntity = { accountId?: string; clientId?: string };
+
+/** Who and where, from whatever the provider has loaded for this request; never a token, code or secret. */
+function subject(ctx: KoaContextWithOIDC) {
+  const oidc = ctx.oidc;
+  const entities = (oidc?.entities ?? {}) as Record<string, TokenEntity | undefined>;
+  const token = entities.RefreshToken ?? entities.AccessToken ?? entities.AuthorizationCode ?? entities.ClientCredentials;
+  return {
+    accountId: oidc?.account?.accountId ?? token?.accountId ?? oidc?.session?.accountId ?? null,
+    clientId: oidc?.client?.clientId ?? token?.clientId ?? null,
+    ip: ctx.ip,
+  };
+}
+
+const grantType = (ctx: KoaContextWithOIDC) => (typeof ctx.oidc?.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : undefined);
+
+/**
+ * Turns oidc-provider's events into audit events: tokens issued, refreshed and revoked, replayed codes and refresh
+ * tokens, failed token requests and logouts. oidc-provider emits them synchronously; recording does not block.
+ */
+export function auditProviderEvents(provider: Provider, audit: Audit): void {
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    const type = grantType(ctx) === 'refresh_token' ? 'token.refreshed' : 'token.issued';
+    void audit.record({ type, ...subject(ctx), details: { grantType: grantType(ctx) } });
+  });
+
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, error: { error?: string; error_detail?: string }) => {
+    // oidc-provider (and our adapter, for a lost consume race) detail a replay as "… already used" or "… already
+    // consumed"; the grant has been revoked by then.
+    const isReplay = error.error === 'invalid_grant' && /already (used|consumed)/.test(error.error_detail ?? '');
+    void audit.record({
+      type: isReplay ? 'token.replay_detected' : 'token.failure',
+      ...subject(ctx),
+      details: { grantType: grantType(ctx), error: error.error, detail: error.error_detail },
+    });
+  });
+
+  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
+    // The grant id names the grant; it is not a credential and cannot be exchanged for anything.
+    const type = ctx.oidc?.route === 'revocation' ? 'token.revoked' : 'grant.revoked';
+    void audit.record({ type, ...subject(ctx), details: { grantId, route: ctx.oidc?.route } });
+  });
+
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+    void audit.record({ type: 'logout', ...subject(ctx) });
+  });
+}

@@ -1,0 +1,92 @@
+import { createRequire } from 'node:module';
+import { RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract, type RateLimiterStoreAbstract as StoreBase } from 'rate-limiter-flexible';
+import type { Database } from '../database.js';
+
+// The base class of every rate-limiter-flexible store; its types are published, but its index does not export it.
+const RateLimiterStoreAbstract: typeof StoreBase = createRequire(import.meta.url)('rate-limiter-flexible/lib/RateLimiterStoreAbstract.js');
+
+/** One counter of the login throttle: `points` allowed per `durationSeconds`, kept in the `login_throttle` table. */
+export type LimiterOptions = { keyPrefix: string; points: number; durationSeconds: number };
+export type LimiterFactory = (options: LimiterOptions) => RateLimiterAbstract;
+
+const tableName = 'login_throttle';
+
+type CounterRow = { points: number; expire: number | string | null };
+
+/**
+ * rate-limiter-flexible's store contract over knex on SQLite: every change is one INSERT … ON CONFLICT … RETURNING,
+ * atomic across the worker processes that share the file. (The library's own SQLite limiter wraps it in a SAVEPOINT
+ * that it leaves open when the statement fails, and hands the pooled connection back before it has finished, which
+ * would break knex's single SQLite connection.)
+ */
+class SqliteRateLimiter extends RateLimiterStoreAbstract {
+  private readonly database: Database;
+
+  constructor(database: Database, options: LimiterOptions) {
+    super({ storeClient: database, keyPrefix: options.keyPrefix, points: options.points, duration: options.durationSeconds });
+    this.database = database;
+  }
+
+  async _upsert(key: string, points: number, msDuration: number, forceExpire = false): Promise<CounterRow> {
+    const now = Date.now();
+    const expire = msDuration > 0 ? now + msDuration : null;
+    const [row] = forceExpire
+      ? await this.database.raw(
+        `insert into ${tableName} (key, points, expire) values (?, ?, ?)
+         on conflict(key) do update set points = excluded.points, expire = excluded.expire
+         returning points, expire`, [key, points, expire])
+      : await this.database.raw(
+        `insert into ${tableName} (key, points, expire) values (?, ?, ?)
+         on conflict(key) do update set
+           points = case when expire is null or expire > ? then points + excluded.points else excluded.points end,
+           expire = case when expire is null or expire > ? then expire else excluded.expire end
+         returning points, expire`, [key, points, expire, now, now]);
+    return row as CounterRow;
+  }
+
+  async _get(key: string): Promise<CounterRow | null> {
+    const row = await this.database(tableName).select('points', 'expire').where('key', key)
+      .andWhere((query) => query.whereNull('expire').orWhere('expire', '>', Date.now())).first();
+    return (row as CounterRow | undefined) ?? null;
+  }
+
+  async _delete(key: string): Promise<boolean> {
+    return (await this.database(tableName).where({ key }).delete()) > 0;
+  }
+
+  _getRateLimiterRes(_key: string, changedPoints: number, row: CounterRow): RateLimiterRes {
+    const consumedPoints = Number(row.points);
+    const expire = row.expire === null ? null : Number(row.expire);
+    return new RateLimiterRes(
+      Math.max(this.points - consumedPoints, 0),
+      expire === null ? -1 : Math.max(expire - Date.now(), 0),
+      consumedPoints,
+      changedPoints === consumedPoints,
+    );
+  }
+}
+
+/** SQLite: our own knex limiter (above). One host; every worker process shares the counters through the file. */
+export function sqliteLimiters(database: Database): LimiterFactory {
+  return (options) => new SqliteRateLimiter(database, options);
+}
+
+/** PostgreSQL: rate-limiter-flexible's own limiter on the knex pool; every instance shares the counters. */
+export function postgresLimiters(database: Database): LimiterFactory {
+  return (options) => new RateLimiterPostgres({
+    storeClient: database,
+    storeType: 'knex',
+    tableName,
+    tableCreated: true, // migration 0004
+    clearExpiredByTimeout: false, // the purge timer calls deleteExpiredThrottleCounters
+    keyPrefix: options.keyPrefix,
+    points: options.points,
+    duration: options.durationSeconds,
+  });
+}
+
+/** Deletes counters that expired before `now`; returns how many. */
+export async function deleteExpiredThrottleCounters(database: Database, now: number, batchSize: number): Promise<number> {
+  const expired = database(tableName).select('key').where('expire', '<=', now).limit(batchSize);
+  return database(tableName).whereIn('key', expired).delete();
+}
