@@ -22,6 +22,12 @@ export type Config = {
    * lifts the refusal for back-channel logout only (jwks_uri, sector_identifier_uri … stay protected).
    */
   backchannelAllowPrivateTargets: boolean;
+  /**
+   * How many reverse proxies in front of Latchkey to trust (0: none). With N, the client IP is the address the
+   * N-th proxy from us saw (X-Forwarded-For, counted from the right, so a client cannot choose it) and https comes
+   * from X-Forwarded-Proto; with 0 those headers are ignored.
+   */
+  trustedProxyCount: number;
   isProduction: boolean;
   /** NIST SP 800-63B §3.1.1.2: at least 8; passphrases up to maximumPasswordLength are always allowed. */
   passwordMinLength: number;
@@ -107,6 +113,16 @@ function readBoolean(env: Env, name: string, fallback: boolean, problems: string
   return fallback;
 }
 
+/** TRUST_PROXY: false or 0 (no proxy), true or 1 (one proxy), or the number of proxies in the chain. */
+function readTrustedProxyCount(env: Env, problems: string[]): number {
+  const raw = env.TRUST_PROXY;
+  if (raw === undefined || raw === '' || raw === 'false' || raw === '0') return 0;
+  if (raw === 'true') return 1;
+  if (/^\d+$/.test(raw) && Number(raw) <= 10) return Number(raw);
+  problems.push(`TRUST_PROXY must be true, false or the number of proxies in front of Latchkey (0 to 10), got "${raw}"`);
+  return 0;
+}
+
 function readDatabaseUrl(env: Env, problems: string[]): string {
   const raw = env.DATABASE_URL || 'sqlite:data/latchkey.sqlite';
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(raw)) {
@@ -167,6 +183,7 @@ export function loadConfig(env: Env): Config {
     shutdownTimeoutSeconds: readPositiveInteger(env, 'SHUTDOWN_TIMEOUT', 10, problems, 3600),
     // Relying parties on the same host or network are the norm in development, the exception in production.
     backchannelAllowPrivateTargets: readBoolean(env, 'BACKCHANNEL_ALLOW_PRIVATE_TARGETS', !isProduction, problems),
+    trustedProxyCount: readTrustedProxyCount(env, problems),
     isProduction,
     passwordMinLength: readPasswordMinLength(env, problems),
     loginThrottle: readLoginThrottle(env, problems),

@@ -13,6 +13,7 @@ import { createProviderPages } from './oidc/pages.js';
 import { createProvider } from './oidc/provider.js';
 import { handleServerErrors } from './oidc/server-errors.js';
 import { serveStaticDocuments } from './oidc/static-documents.js';
+import { securityHeaders } from './security-headers.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
 import { deleteExpiredThrottleCounters, postgresLimiters, sqliteLimiters } from './store/login-throttle.js';
@@ -98,6 +99,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
     handleServerErrors(provider, views);
     logBackChannelFailures(provider, log);
     auditProviderEvents(provider, audit);
+    provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes(database));
     provider.use(createInteractionRoutes({ provider, accounts: services.accounts, throttle, audit, views, csrfKey: cookieSecrets.csrfKey }));

@@ -71,6 +71,16 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads TRUST_PROXY as off, one proxy or a number of proxies', () => {
+    expect(loadConfig({}).trustedProxyCount).toBe(0);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustedProxyCount).toBe(0);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustedProxyCount).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustedProxyCount).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustedProxyCount).toBe(2);
+    expect(() => loadConfig({ TRUST_PROXY: 'yes' })).toThrow(/TRUST_PROXY must be true, false or the number of proxies/);
+    expect(() => loadConfig({ TRUST_PROXY: '11' })).toThrow(/TRUST_PROXY/);
+  });
+
   it('does not print database credentials in its error', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://admin:hunter2@db/x' })).toThrow(/^(?!.*hunter2)/s);
   });

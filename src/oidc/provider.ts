@@ -134,5 +134,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
   };
 
-  return new Provider(deps.issuer, configuration);
+  const provider = new Provider(deps.issuer, configuration);
+  // Behind TRUST_PROXY proxies, Koa takes https from X-Forwarded-Proto and the client IP from X-Forwarded-For. Only
+  // the last `trustedProxyCount` addresses of X-Forwarded-For are considered: the ones our own proxies appended. The
+  // leftmost entries are whatever the client sent, and would let it pick the IP the login throttle counts.
+  provider.proxy = config.trustedProxyCount > 0;
+  provider.maxIpsCount = config.trustedProxyCount;
+  return provider;
 }

@@ -35,6 +35,7 @@ export async function startTestServer(
     workers: 1,
     shutdownTimeoutSeconds: 10,
     backchannelAllowPrivateTargets: true,
+    trustedProxyCount: 0,
     isProduction: false,
     passwordMinLength: 8,
     loginThrottle: { pairMaxFailures: 5, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 100, ipMaxFailuresPerDay: 500 },
