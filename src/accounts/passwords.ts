@@ -33,6 +33,8 @@ export function createLimiter(size: number) {
   };
 }
 
+// One limiter per process, not per service: the cores and libuv's thread pool it protects are the process's, shared
+// by every server or CLI command the process runs.
 const limitHashing = createLimiter(os.availableParallelism());
 
 export function hashPassword(password: string): Promise<string> {
