@@ -1,17 +1,19 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import Router from '@koa/router';
-import { isDatabaseReachable, type Database } from './database.js';
 
 const stylesheet = fs.readFileSync(new URL('../public/latchkey.css', import.meta.url));
 const stylesheetEtag = `"${createHash('sha256').update(stylesheet).digest('base64url').slice(0, 16)}"`;
 
-/** Latchkey's own non-protocol routes: the health check, the one stylesheet of the hosted pages and an empty favicon. */
-export function createHttpRoutes(database: Database) {
+/**
+ * Latchkey's own non-protocol routes: the health check, the one stylesheet of the hosted pages and an empty favicon.
+ * `isDatabaseReachable` answers whether the database responds now.
+ */
+export function createHttpRoutes(deps: { isDatabaseReachable: () => Promise<boolean> }) {
   const router = new Router();
 
   router.get('/healthz', async (ctx) => {
-    const isReachable = await isDatabaseReachable(database);
+    const isReachable = await deps.isDatabaseReachable();
     ctx.set('Cache-Control', 'no-store');
     ctx.status = isReachable ? 200 : 503;
     ctx.body = { status: isReachable ? 'ok' : 'database unreachable' };

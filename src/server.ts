@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import { createLoginThrottle } from './accounts/login-throttle.js';
 import type { Config } from './config.js';
+import { isDatabaseReachable } from './database.js';
 import { createHttpRoutes } from './http-routes.js';
 import { createInteractionRoutes } from './interaction/routes.js';
 import { createAdapterFactory } from './oidc/adapter.js';
@@ -101,7 +102,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
     auditProviderEvents(provider, audit);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
     provider.use(serveStaticDocuments(staticDocuments));
-    provider.use(createHttpRoutes(database));
+    provider.use(createHttpRoutes({ isDatabaseReachable: () => isDatabaseReachable(database) }));
     provider.use(createInteractionRoutes({ provider, accounts: services.accounts, throttle, audit, views, csrfKey: cookieSecrets.csrfKey }));
     return provider;
   }
