@@ -3,12 +3,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import { createRemoteJWKSet } from 'jose';
 import Koa, { type Context, type Next } from 'koa';
 import * as oidc from 'openid-client';
-import { createLogoutTokenVerifier, InvalidLogoutToken } from './logout-token.js';
+import { createAccessTokenRefresher } from './access-token.js';
 import { escapeHtml, postButton, renderPage, stylesheet } from './pages.js';
 import { createSessionStore, type Session } from './sessions.js';
+import { addSignInRoutes } from './sign-in.js';
+import { addSignOutRoutes } from './sign-out.js';
 
 export type WebAppOptions = {
   issuer: string;
@@ -29,11 +30,6 @@ export type WebAppOptions = {
 
 export type RunningWebApp = { url: string; close(): Promise<void> };
 
-/** Refresh a little before the access token expires, so it does not expire on its way to the API. */
-const refreshMarginSeconds = 5;
-/** A sign-in that has not come back from Latchkey within this time is abandoned. */
-const pendingSignInTtlSeconds = 600;
-
 /** RFC 9700 §4.5 and §4.7: a session cookie the page's scripts cannot read and other sites' forms do not send. */
 function sessionCookieOptions(isHttps: boolean) {
   return { httpOnly: true, sameSite: 'lax' as const, secure: isHttps, path: '/', overwrite: true, signed: false };
@@ -48,7 +44,8 @@ function isSameSecret(expected: string, given: unknown): boolean {
 
 /**
  * An example web app (a "backend for frontend") that signs users in through Latchkey with the authorization code
- * flow + PKCE, keeps every token on the server and gives the browser nothing but a session cookie.
+ * flow + PKCE, keeps every token on the server and gives the browser nothing but a session cookie. This file puts it
+ * together and serves the home page and the API call; the flows are in sign-in.ts, sign-out.ts and access-token.ts.
  */
 export async function startWebApp(options: WebAppOptions): Promise<RunningWebApp> {
   const now = options.now ?? Date.now;
@@ -56,13 +53,7 @@ export async function startWebApp(options: WebAppOptions): Promise<RunningWebApp
   const config = await oidc.discovery(new URL(options.issuer), options.clientId, options.clientSecret, oidc.ClientSecretBasic(options.clientSecret), {
     execute: isHttpIssuer ? [oidc.allowInsecureRequests] : [],
   });
-  const issuerMetadata = config.serverMetadata();
-  const verifyLogoutToken = createLogoutTokenVerifier({
-    issuer: issuerMetadata.issuer,
-    clientId: options.clientId,
-    jwks: createRemoteJWKSet(new URL(issuerMetadata.jwks_uri!)),
-    now,
-  });
+  const freshAccessToken = createAccessTokenRefresher({ config, now });
   const sessions = createSessionStore({ idleTimeoutSeconds: options.sessionIdleTimeoutSeconds ?? 8 * 3600, now });
   // Browsers do not isolate cookies by port: two apps on localhost need different cookie names.
   const cookieName = `app-session-${options.clientId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
@@ -75,8 +66,6 @@ export async function startWebApp(options: WebAppOptions): Promise<RunningWebApp
   });
   url = `http://localhost:${(server.address() as AddressInfo).port}`;
   const isHttps = url.startsWith('https:');
-  const redirectUri = `${url}/callback`;
-  const postLogoutRedirectUri = `${url}/signed-out`;
 
   const page = (ctx: Context, status: number, title: string, body: string) => {
     ctx.status = status;
@@ -96,32 +85,6 @@ export async function startWebApp(options: WebAppOptions): Promise<RunningWebApp
     }
     ctx.state.session = session;
     await next();
-  }
-
-  /** Returns an access token that has not expired, refreshing it first (once, even for concurrent requests). */
-  async function freshAccessToken(session: Session): Promise<string | undefined> {
-    while (session.refreshing) await session.refreshing;
-    const user = session.user;
-    if (!user) return undefined;
-    if (now() < user.accessTokenExpiresAt - refreshMarginSeconds * 1000) return user.accessToken;
-    if (!user.refreshToken) return undefined;
-    session.refreshing = (async () => {
-      try {
-        const tokens = await oidc.refreshTokenGrant(config, user.refreshToken!);
-        user.accessToken = tokens.access_token;
-        user.refreshToken = tokens.refresh_token ?? user.refreshToken;
-        user.idToken = tokens.id_token ?? user.idToken;
-        user.accessTokenExpiresAt = now() + (tokens.expiresIn() ?? 0) * 1000;
-      } catch (error) {
-        // Refused (the user signed out at Latchkey, was disabled, or the refresh token expired): sign out here too.
-        if (!(error instanceof oidc.ResponseBodyError)) throw error;
-        session.user = undefined;
-      } finally {
-        session.refreshing = undefined;
-      }
-    })();
-    await session.refreshing;
-    return session.user?.accessToken;
   }
 
   const router = new Router();
@@ -150,57 +113,8 @@ export async function startWebApp(options: WebAppOptions): Promise<RunningWebApp
     ].join('\n'));
   });
 
-  router.get('/login', async (ctx) => {
-    const session = currentSession(ctx) ?? sessions.create();
-    const codeVerifier = oidc.randomPKCECodeVerifier();
-    session.pending = { state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier, startedAt: now() };
-    setSessionCookie(ctx, session);
-    const authorizationUrl = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: redirectUri,
-      scope: 'openid email profile read',
-      resource: options.apiAudience,
-      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
-      code_challenge_method: 'S256',
-      state: session.pending.state,
-      nonce: session.pending.nonce,
-    });
-    ctx.redirect(authorizationUrl.href);
-  });
-
-  router.get('/callback', async (ctx) => {
-    const session = currentSession(ctx);
-    const pending = session?.pending;
-    if (!session || !pending || now() - pending.startedAt > pendingSignInTtlSeconds * 1000) {
-      return page(ctx, 400, 'Sign-in failed', '<p class="error">This sign-in was not started here or took too long.</p>\n<p><a href="/login">Sign in again</a></p>');
-    }
-    session.pending = undefined;
-    let tokens;
-    try {
-      tokens = await oidc.authorizationCodeGrant(config, new URL(ctx.originalUrl, url), {
-        pkceCodeVerifier: pending.codeVerifier,
-        expectedState: pending.state,
-        expectedNonce: pending.nonce,
-        idTokenExpected: true,
-      });
-    } catch (error) {
-      // Denied consent, a wrong state, a bad code …: the reason, never a stack trace.
-      const reason = error instanceof oidc.AuthorizationResponseError || error instanceof oidc.ResponseBodyError
-        ? error.error_description ?? error.error
-        : (error as Error).message;
-      return page(ctx, 400, 'Sign-in failed', `<p class="error">${escapeHtml(reason)}</p>\n<p><a href="/">Back</a></p>`);
-    }
-    const claims = tokens.claims()!;
-    const signedIn = sessions.renew(session);
-    signedIn.user = {
-      sub: claims.sub,
-      sid: typeof claims.sid === 'string' ? claims.sid : undefined,
-      idToken: tokens.id_token!,
-      accessToken: tokens.access_token,
-      refreshToken: tokens.refresh_token,
-      accessTokenExpiresAt: now() + (tokens.expiresIn() ?? 0) * 1000,
-    };
-    setSessionCookie(ctx, signedIn);
-    ctx.redirect('/');
+  addSignInRoutes(router, {
+    config, url, apiAudience: options.apiAudience, now, sessions, currentSession, setSessionCookie, page,
   });
 
   router.post('/call-api', requireCsrf, async (ctx) => {
@@ -220,36 +134,8 @@ export async function startWebApp(options: WebAppOptions): Promise<RunningWebApp
     ctx.redirect('/');
   });
 
-  router.post('/logout', requireCsrf, (ctx) => {
-    const session = ctx.state.session as Session;
-    sessions.destroy(session.id);
-    clearSessionCookie(ctx);
-    if (!session.user) return ctx.redirect('/');
-    // RP-initiated logout: Latchkey ends its session (and tells the other apps through back-channel logout).
-    ctx.status = 303;
-    ctx.redirect(oidc.buildEndSessionUrl(config, {
-      id_token_hint: session.user.idToken,
-      post_logout_redirect_uri: postLogoutRedirectUri,
-    }).href);
-  });
-
-  router.get('/signed-out', (ctx) => {
-    page(ctx, 200, 'Signed out', '<p>You are signed out of this app and of Latchkey.</p>\n<p><a class="button" href="/login">Sign in again</a></p>');
-  });
-
-  // OpenID Connect Back-Channel Logout 1.0: Latchkey posts a logout token here when the user signs out anywhere.
-  router.post('/backchannel-logout', async (ctx) => {
-    ctx.set('Cache-Control', 'no-store');
-    try {
-      const { sub, sid } = await verifyLogoutToken((ctx.request.body as Record<string, unknown> | undefined)?.logout_token);
-      // §2.7: a sid ends that Latchkey session's sessions here; a sub alone ends all of that user's sessions.
-      sessions.destroyWhere((user) => (sid && user.sid ? user.sid === sid : user.sub === sub));
-      ctx.status = 200;
-    } catch (error) {
-      if (!(error instanceof InvalidLogoutToken)) throw error;
-      ctx.status = 400;
-      ctx.body = { error: 'invalid_request', error_description: error.message };
-    }
+  addSignOutRoutes(router, {
+    config, url, clientId: options.clientId, now, sessions, requireCsrf, clearSessionCookie, page,
   });
 
   const app = new Koa();
