@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateSigningKey } from '../src/signing-keys.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -75,6 +77,23 @@ describe('discovery and JWKS served from cache', () => {
       expect(after.headers.get('etag')).not.toBe(before.headers.get('etag'));
     } finally {
       await other.close();
+    }
+  });
+});
+
+describe('key files created on first start', () => {
+  it('writes the signing key and the cookie secrets readable by the service user only, in a private directory', async () => {
+    // A server of its own on an empty KEYS_DIR: these files come from its first start, not from `latchkey keys rotate`.
+    const fresh = await startTestServer();
+    try {
+      const { keysDir } = fresh.config;
+      expect(fs.statSync(keysDir).mode & 0o777).toBe(0o700);
+      const files = fs.readdirSync(keysDir).sort();
+      // The temp files that make creation atomic are gone; only the two secrets are left.
+      expect(files).toEqual(['cookie-secrets.json', 'signing-key-000001.json']);
+      for (const file of files) expect(fs.statSync(path.join(keysDir, file)).mode & 0o777).toBe(0o600);
+    } finally {
+      await fresh.close();
     }
   });
 });
