@@ -1,4 +1,4 @@
-import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateSigningKey } from '../src/signing-keys.js';
@@ -105,6 +105,26 @@ describe('JWT access tokens for registered APIs (RFC 9068)', () => {
     expect(payload).not.toHaveProperty('email');
     const serviceTokens = await oidc.clientCredentialsGrant(service, { resource: audience });
     expect((await verifyWithJwks(serviceTokens.access_token)).payload).not.toHaveProperty('email');
+  });
+});
+
+describe('the access token format follows `resource`', () => {
+  it('issues an opaque access token that works at userinfo without a resource, and a JWT for the API with one', async () => {
+    const client = await createClient(server.services);
+    const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
+    const user = await createUser(server.services);
+
+    // No resource: a reference token, meaningless outside Latchkey, that userinfo looks up in the store.
+    const plain = await signIn(rp, createBrowser(), { email: user.email, password, scope: 'openid email', consent: true });
+    expect(plain.tokens.access_token).not.toContain('.');
+    expect(() => decodeJwt(plain.tokens.access_token)).toThrow();
+    expect(await oidc.fetchUserInfo(rp, plain.tokens.access_token, user.id)).toMatchObject({ sub: user.id, email: user.email });
+
+    // The same client and user with resource=<API> (RFC 8707): an RFC 9068 JWT the API verifies offline.
+    const forApi = await signIn(rp, createBrowser(), { email: user.email, password, scope: 'openid email read', resource: audience, consent: true });
+    expect(decodeProtectedHeader(forApi.tokens.access_token)).toMatchObject({ alg: 'RS256', typ: 'at+jwt' });
+    const { payload } = await verifyWithJwks(forApi.tokens.access_token);
+    expect(payload).toMatchObject({ sub: user.id, aud: audience, client_id: client.clientId, scope: 'read' });
   });
 });
 
