@@ -13,12 +13,24 @@ import { startWebApp } from './web-app/web-app.js';
 // APP2_PORT (4002), DEMO_EMAIL (demo@example.com), DEMO_PASSWORD (correct horse battery staple).
 const env = process.env;
 const dir = path.resolve(env.DEMO_DIR || 'data/demo');
-const ports = {
-  latchkey: Number(env.LATCHKEY_PORT || 3000),
-  api: Number(env.API_PORT || 4000),
-  notes: Number(env.APP1_PORT || 4001),
-  calendar: Number(env.APP2_PORT || 4002),
-};
+
+/** Every port checked before anything starts; all problems reported together, none silently becoming NaN. */
+function readPorts() {
+  const problems: string[] = [];
+  const port = (name: string, fallback: number) => {
+    const text = env[name] || String(fallback);
+    // Not 0: the demo registers the apps' URLs before they listen, so it needs to know every port up front.
+    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) problems.push(`${name} must be a port number from 1 to 65535, got "${text}"`);
+    return Number(text);
+  };
+  const ports = { latchkey: port('LATCHKEY_PORT', 3000), api: port('API_PORT', 4000), notes: port('APP1_PORT', 4001), calendar: port('APP2_PORT', 4002) };
+  if (problems.length > 0) {
+    console.error(`demo: invalid environment: ${problems.join('; ')}`);
+    process.exit(1);
+  }
+  return ports;
+}
+const ports = readPorts();
 const demoUser = { email: env.DEMO_EMAIL || 'demo@example.com', password: env.DEMO_PASSWORD || 'correct horse battery staple' };
 const apiUrl = `http://localhost:${ports.api}`;
 const apiAudience = apiUrl;
