@@ -19,6 +19,8 @@ export type ApiOptions = {
    * cooldown picks it up sooner but lets forged `kid`s make the API fetch the JWKS more often.
    */
   jwksCooldownSeconds?: number;
+  /** The API's clock in ms, for `exp` and `nbf` (tests move it forward to see a token expire). */
+  now?: () => number;
 };
 
 export type RunningApi = { url: string; close(): Promise<void> };
@@ -45,6 +47,7 @@ function refuse(ctx: Context, status: number, header: string, error?: string, de
 export async function startApi(options: ApiOptions): Promise<RunningApi> {
   const { issuer, audience } = options;
   const requiredScope = options.requiredScope ?? 'read';
+  const now = options.now ?? Date.now;
   const realm = audience;
   // Caches the keys; a token with a kid it has not seen makes it download the JWKS again (after the cooldown),
   // so a key rotated at Latchkey needs no restart here.
@@ -59,7 +62,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     if (!match) return refuse(ctx, 400, challenge(realm, 'invalid_request', 'malformed Bearer authorization header'), 'invalid_request', 'malformed Bearer authorization header');
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(match[1], jwks, { issuer, audience, typ: 'at+jwt', algorithms: ['RS256'] }));
+      ({ payload } = await jwtVerify(match[1], jwks, { issuer, audience, typ: 'at+jwt', algorithms: ['RS256'], currentDate: new Date(now()) }));
     } catch (error) {
       // Only a bad token is the caller's fault; an unreachable Latchkey (JWKS download failed) is ours: 503.
       const isTokenProblem = error instanceof errors.JOSEError && !(error instanceof errors.JWKSTimeout) && !(error instanceof errors.JWKSInvalid);
