@@ -58,6 +58,14 @@ async function openTab(): Promise<{ page: Page; problems: string[]; close(): Pro
   return { page, problems, close: () => context.close() };
 }
 
+/**
+ * What openTab records for a page that is meant to answer 400 (an error page): the failed response and Chromium's
+ * console line about it. Anything beyond these two, such as a CSP violation, is a real problem.
+ */
+function badRequestReports(url: string): string[] {
+  return [`400 for GET ${url}`, `console error on ${url}: Failed to load resource: the server responded with a status of 400 (Bad Request)`];
+}
+
 /** Saves the current page at phone and desktop widths to test-artifacts/NAME-phone.png and NAME-desktop.png. */
 async function screenshot(page: Page, name: string) {
   for (const [label, viewport] of Object.entries(viewports)) {
@@ -117,6 +125,45 @@ describe('single sign-on in a real browser', () => {
 
       await page.waitForLoadState('networkidle');
       expect(problems).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('shows Latchkey\'s error page, not a redirect, for an authorization request with an unregistered redirect_uri', async () => {
+    const { page, problems, close } = await openTab();
+    try {
+      const request = new URL(`${server.issuer}/auth`);
+      request.search = new URLSearchParams({
+        client_id: 'notes', response_type: 'code', scope: 'openid',
+        redirect_uri: 'https://attacker.example.test/callback',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+      }).toString();
+      const response = await page.goto(request.href);
+      // RFC 6749 §4.1.2.1: an unregistered redirect_uri is shown to the user, never redirected to.
+      expect(response!.status()).toBe(400);
+      expect(page.url()).toBe(request.href);
+      expect(await page.locator('h1').textContent()).toBe('Something went wrong');
+      expect(await page.locator('p.error[role="alert"]').textContent()).toContain('redirect_uri');
+      expect(await page.locator('p.detail code').textContent()).toBe('invalid_redirect_uri');
+      await screenshot(page, 'error');
+      await page.waitForLoadState('networkidle');
+      expect(problems).toEqual(badRequestReports(request.href));
+    } finally {
+      await close();
+    }
+  });
+
+  it('shows Latchkey\'s error page for an interaction id this browser never started', async () => {
+    const { page, problems, close } = await openTab();
+    try {
+      const unknown = `${server.issuer}/interaction/not-an-interaction`;
+      const response = await page.goto(unknown);
+      expect(response!.status()).toBe(400);
+      expect(await page.locator('h1').textContent()).toBe('Something went wrong');
+      expect(await page.locator('p.detail code').textContent()).toBe('invalid_request');
+      await page.waitForLoadState('networkidle');
+      expect(problems).toEqual(badRequestReports(unknown));
     } finally {
       await close();
     }
