@@ -124,6 +124,15 @@ export async function isDatabaseReachable(database: Database): Promise<boolean> 
   }
 }
 
+/**
+ * PostgreSQL refuses any text containing U+0000 (the whole query fails); SQLite stores it. No value Latchkey writes
+ * contains one, so a lookup by such a value (a client_id, token, email or resource sent by anyone) matches no row:
+ * stores answer "not found" without asking the database, the same on both.
+ */
+export function isStorableText(value: string): boolean {
+  return !value.includes('\u0000');
+}
+
 /** True when an insert failed on a unique constraint, in either SQLite or PostgreSQL. */
 export function isUniqueViolation(error: unknown): boolean {
   const { code, message } = error as { code?: string; message?: string };

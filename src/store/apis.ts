@@ -1,4 +1,4 @@
-import type { Database } from '../database.js';
+import { isStorableText, type Database } from '../database.js';
 
 /** A resource server (RFC 8707 resource indicator) that receives JWT access tokens. */
 export type Api = {
@@ -18,6 +18,7 @@ export type ApiStore = ReturnType<typeof createApiStore>;
 export function createApiStore(database: Database) {
   return {
     async find(audience: string): Promise<Api | undefined> {
+      if (!isStorableText(audience)) return undefined;
       const row = await database<ApiRow>('apis').where({ audience }).first();
       return row && fromRow(row);
     },

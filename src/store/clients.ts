@@ -1,4 +1,4 @@
-import { isUniqueViolation, type Database } from '../database.js';
+import { isStorableText, isUniqueViolation, type Database } from '../database.js';
 
 export type Client = {
   clientId: string;
@@ -56,6 +56,7 @@ export type ClientStore = ReturnType<typeof createClientStore>;
 export function createClientStore(database: Database) {
   return {
     async find(clientId: string): Promise<Client | undefined> {
+      if (!isStorableText(clientId)) return undefined;
       const row = await database<ClientRow>('clients').where({ client_id: clientId }).first();
       return row && fromRow(row);
     },

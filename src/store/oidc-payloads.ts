@@ -1,4 +1,4 @@
-import type { Database } from '../database.js';
+import { isStorableText, type Database } from '../database.js';
 
 /** One stored oidc-provider artefact (session, grant, code, token, …) as the adapter sees it. */
 export type StoredPayload = {
@@ -44,6 +44,7 @@ export function createOidcPayloadStore(database: Database) {
     rows.filter((row) => row.model === 'Session').map((row) => row.session);
 
   async function findWhere(where: Record<string, string>, now: number): Promise<StoredPayload | undefined> {
+    if (!Object.values(where).every(isStorableText)) return undefined;
     const row = await table()
       .select('payload', 'consumed_at', 'expires_at')
       .where(where)

@@ -1,4 +1,4 @@
-import { isUniqueViolation, type Database } from '../database.js';
+import { isStorableText, isUniqueViolation, type Database } from '../database.js';
 
 export type User = {
   id: string;
@@ -69,11 +69,13 @@ export type UserStore = ReturnType<typeof createUserStore>;
 export function createUserStore(database: Database) {
   return {
     async find(id: string): Promise<User | undefined> {
+      if (!isStorableText(id)) return undefined;
       const row = await database<UserRow>('users').where({ id }).first();
       return row && fromRow(row);
     },
     /** `email` must already be normalised by the caller. */
     async findByEmail(email: string): Promise<User | undefined> {
+      if (!isStorableText(email)) return undefined;
       const row = await database<UserRow>('users').where({ email }).first();
       return row && fromRow(row);
     },
