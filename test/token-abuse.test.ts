@@ -124,7 +124,7 @@ describe('revocation (RFC 7009) and introspection (RFC 7662) across clients', ()
   it("does not let a client revoke another client's tokens", async () => {
     const tokens = await tokensFor(appA);
     for (const token of [tokens.access_token, tokens.refresh_token!]) {
-      // oidc-provider's default revocation policy answers a confidential client with invalid_request.
+      // Latchkey's revocation policy (RFC 7009 §2.1) answers a confidential client with invalid_request.
       expect(await post('/token/revocation', { token }, basic(appB.clientId, appB.clientSecret)))
         .toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     }
@@ -132,11 +132,11 @@ describe('revocation (RFC 7009) and introspection (RFC 7662) across clients', ()
     expect((await oidc.tokenIntrospection(appA.rp, tokens.refresh_token!)).active).toBe(true);
   });
 
-  it("tells any confidential client whether another client's token is active (oidc-provider's default)", async () => {
+  it("does not tell a client anything about another client's token", async () => {
     const tokens = await tokensFor(appA);
-    // RFC 7662 lets the server decide who may introspect what. Latchkey only keeps public clients out; a
-    // confidential client learns the subject, scope and client of any token it presents, as a resource server would.
-    const result = await oidc.tokenIntrospection(appB.rp, tokens.access_token);
-    expect(result).toMatchObject({ active: true, client_id: appA.clientId, sub: tokens.claims()!.sub });
+    // RFC 7662 §4: the server decides who may introspect what. Latchkey answers a client only about its own tokens.
+    expect(await oidc.tokenIntrospection(appB.rp, tokens.access_token)).toEqual({ active: false });
+    expect(await oidc.tokenIntrospection(appB.rp, tokens.refresh_token!)).toEqual({ active: false });
+    expect(await oidc.tokenIntrospection(appA.rp, tokens.access_token)).toMatchObject({ active: true, client_id: appA.clientId, sub: tokens.claims()!.sub });
   });
 });

@@ -101,10 +101,21 @@ export function createProvider(deps: ProviderDeps): Provider {
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // RFC 7662 §2.1: only authenticated clients may introspect; public clients learn nothing.
-        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+        // RFC 7662 §2.1 and §4: only an authenticated client, and only about its own tokens. Another client's token
+        // reads as inactive, so no client can learn who holds a token it found. (Latchkey's opaque tokens are for
+        // userinfo; APIs verify their JWT access tokens offline, and oidc-provider does not introspect JWTs.)
+        allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none' && token.clientId === client.clientId,
       },
-      revocation: { enabled: true },
+      revocation: {
+        enabled: true,
+        // RFC 7009 §2.1: a client revokes only its own tokens. A public client asking about another's gets the
+        // RFC's 200 (it learns nothing); a confidential one is told it may not.
+        async allowedPolicy(_ctx, client, token) {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false;
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        },
+      },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
