@@ -4,9 +4,8 @@ import type Provider from 'oidc-provider';
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 export class BadFormError extends Error {
-  readonly status = 400;
   readonly expose = true;
-  constructor(message: string) {
+  constructor(message: string, readonly status: 400 | 413 = 400) {
     super(message);
     this.name = 'BadFormError';
   }

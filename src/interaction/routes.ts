@@ -68,7 +68,16 @@ export function createInteractionRoutes(deps: Deps) {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
-  router.use(bodyParser({ enableTypes: ['form'], formLimit: '16kb', onError: () => { throw new BadFormError('The form could not be read.'); } }));
+  // A form over the limit is 413 Content Too Large (RFC 9110 §15.5.14), as the body parser reports it; any other
+  // unreadable body is a 400.
+  router.use(bodyParser({
+    enableTypes: ['form'],
+    formLimit: '16kb',
+    onError: (error) => {
+      if ((error as { status?: number }).status === 413) throw new BadFormError('The form is too large.', 413);
+      throw new BadFormError('The form could not be read.');
+    },
+  }));
 
   router.get('/', async (ctx) => {
     const details = await loadDetails(ctx);
