@@ -97,7 +97,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
       apis: services.apis,
       pages,
     });
-    handleServerErrors(provider, views);
+    handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, log);
     auditProviderEvents(provider, audit);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
