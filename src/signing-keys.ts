@@ -31,8 +31,10 @@ function createExclusive(file: string, content: string): boolean {
   }
 }
 
+/** The keys directory is private to the service user, also when it already existed (a checkout's `keys/` is 0755). */
 function ensureDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if ((fs.statSync(dir).mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
 }
 
 /** All signing keys, newest first: oidc-provider signs with the first key that fits the algorithm. */

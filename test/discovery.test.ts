@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateSigningKey } from '../src/signing-keys.js';
@@ -94,6 +95,19 @@ describe('key files created on first start', () => {
       for (const file of files) expect(fs.statSync(path.join(keysDir, file)).mode & 0o777).toBe(0o600);
     } finally {
       await fresh.close();
+    }
+  });
+
+  it('makes an existing keys directory that others could read private', async () => {
+    // Like the `keys/` of a checkout: the directory exists before Latchkey first starts, with the usual 0755.
+    const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-keys-'));
+    fs.chmodSync(keysDir, 0o755);
+    const fresh = await startTestServer({ keysDir });
+    try {
+      expect(fs.statSync(keysDir).mode & 0o777).toBe(0o700);
+    } finally {
+      await fresh.close();
+      fs.rmSync(keysDir, { recursive: true, force: true });
     }
   });
 });
