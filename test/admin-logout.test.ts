@@ -3,12 +3,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
 import { createBrowser } from './support/browser.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { startLogoutReceiver, verifyLogoutToken } from './support/logout-receiver.js';
 import { discoverRp, signIn } from './support/rp.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { runCliCapturing } from './support/cli.js';
 
 type Receiver = Awaited<ReturnType<typeof startLogoutReceiver>>;
 
@@ -39,12 +39,8 @@ async function cli(...argv: string[]) {
   return cliWith({}, ...argv);
 }
 
-async function cliWith(overrides: Record<string, string>, ...argv: string[]) {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const env = { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir, ISSUER: server.issuer, ...overrides };
-  const code = await runCli(argv, env, { stdout: (line) => stdout.push(line), stderr: (line) => stderr.push(line) });
-  return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
+function cliWith(overrides: Record<string, string>, ...argv: string[]) {
+  return runCliCapturing(argv, { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir, ISSUER: server.issuer, ...overrides });
 }
 
 /**

@@ -1,11 +1,11 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
 import { createLogger } from '../src/logger.js';
 import { createBrowser } from './support/browser.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { authorize, discoverRp, signIn } from './support/rp.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { runCliCapturing } from './support/cli.js';
 
 const lines: string[] = [];
 const logDestination = { write: (line: string) => void lines.push(line) };
@@ -23,13 +23,7 @@ afterAll(() => server.close());
 const logged = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 const eventTypes = () => new Set(logged().filter((line) => line.audit).map((line) => line.event));
 
-async function cli(...argv: string[]) {
-  const env = { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir };
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const code = await runCli(argv, env, { stdout: (line) => stdout.push(line), stderr: (line) => stderr.push(line), log: logDestination });
-  return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
-}
+const cli = (...argv: string[]) => runCliCapturing(argv, { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir }, logDestination);
 
 describe('the audit trail', () => {
   const secrets: string[] = [];

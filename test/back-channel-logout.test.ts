@@ -1,6 +1,5 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { createFetch } from '../src/oidc/outgoing-requests.js';
 import { createBrowser, type Browser } from './support/browser.js';
@@ -8,6 +7,7 @@ import { createClient, createUser, password } from './support/fixtures.js';
 import { logoutEvent, startLogoutReceiver, verifyLogoutToken } from './support/logout-receiver.js';
 import { discoverRp, postLogoutRedirectUri, signIn } from './support/rp.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { runCliCapturing } from './support/cli.js';
 
 type Receiver = Awaited<ReturnType<typeof startLogoutReceiver>>;
 
@@ -125,14 +125,8 @@ describe('BACKCHANNEL_ALLOW_PRIVATE_TARGETS=false', () => {
 });
 
 describe('clients create --backchannel-logout-uri', () => {
-  async function cli(argv: string[], env: Record<string, string> = {}) {
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    const code = await runCli(argv, { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir, ...env }, {
-      stdout: (line) => stdout.push(line), stderr: (line) => stderr.push(line),
-    });
-    return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
-  }
+  const cli = (argv: string[], env: Record<string, string> = {}) =>
+    runCliCapturing(argv, { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir, ...env });
   let counter = 0;
   const create = (...extra: string[]) => ['clients', 'create', '--client-id', `bcl-${++counter}`, '--redirect-uri', 'https://app.example.com/cb', ...extra];
 

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { runCliCapturing } from './support/cli.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -23,13 +23,7 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the CLI in-process, exactly as bin/latchkey.js does, capturing its output. */
-async function cli(...argv: string[]) {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const code = await runCli(argv, env, { stdout: (line) => stdout.push(line), stderr: (line) => stderr.push(line) });
-  return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
-}
+const cli = (...argv: string[]) => runCliCapturing(argv, env);
 
 async function cliJson(...argv: string[]) {
   const result = await cli(...argv, '--json');

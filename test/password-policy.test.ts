@@ -6,7 +6,6 @@ import argon2 from 'argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPasswordPolicy, maximumPasswordLength } from '../src/accounts/password-policy.js';
 import { needsRehash, passwordHashOptions } from '../src/accounts/passwords.js';
-import { runCli } from '../src/cli/main.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createUserStore } from '../src/store/users.js';
 import { createBrowser } from './support/browser.js';
@@ -14,6 +13,7 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { createClient, createUser } from './support/fixtures.js';
 import { authorize, discoverRp, redirectUri } from './support/rp.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { runCliCapturing } from './support/cli.js';
 
 describe('the password policy (NIST SP 800-63B)', () => {
   const policy = createPasswordPolicy({ minLength: 8 });
@@ -61,12 +61,7 @@ describe('the CLI applies the policy', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function cli(...argv: string[]) {
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    const code = await runCli(argv, env, { stdout: (line) => stdout.push(line), stderr: (line) => stderr.push(line) });
-    return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
-  }
+  const cli = (...argv: string[]) => runCliCapturing(argv, env);
 
   it.each([
     [['users', 'create', '--email', 'p1@example.com', '--password', 'password123'], 'latchkey: the password is one of the most commonly used passwords; choose another'],
