@@ -1,4 +1,5 @@
 import type { ScenarioResult, Timing } from './scenarios.js';
+import type { TargetCheck } from './targets.js';
 
 export type Ceilings = { rs256: number; argon2: number; bareKoa: number };
 export type WorkersRun = { workers: number; startupMs: number; idleRssBytes: number; scenarios: ScenarioResult[] };
@@ -26,7 +27,8 @@ export function ceilingRate(scenario: ScenarioResult, ceilings: Ceilings): numbe
   return ceilings[scenario.ceiling] / scenario.ceilingOpsPerRequest;
 }
 
-export function renderMarkdown(report: BenchReport): string {
+/** The report as Markdown; `targets` (from a full run) adds the table of goals met and missed. */
+export function renderMarkdown(report: BenchReport, targets: TargetCheck[] = []): string {
   const { machine, ceilings, timing } = report;
   const lines = [
     `# Latchkey benchmark${report.isSmoke ? ' (smoke run: not for judging speed)' : ''}`,
@@ -64,6 +66,11 @@ export function renderMarkdown(report: BenchReport): string {
     lines.push('', '## Scaling', '', `| Scenario | ${others.map((run) => `WORKERS=${run.workers} ÷ WORKERS=${first.workers}`).join(' | ')} |`,
       `| --- | ${others.map(() => '---:').join(' | ')} |`,
       ...first.scenarios.map((scenario, index) => `| ${scenario.name} | ${others.map((run) => `${round(run.scenarios[index].requestsPerSecond / scenario.requestsPerSecond, 2)}×`).join(' | ')} |`));
+  }
+  if (targets.length > 0) {
+    const missed = targets.filter((check) => !check.isMet).length;
+    lines.push('', `## Targets (${targets.length - missed} of ${targets.length} met)`, '', '| Target | Measured | Met |', '| --- | ---: | :---: |',
+      ...targets.map((check) => `| ${check.target} | ${check.measured} | ${check.isMet ? 'yes' : '**no**'} |`));
   }
   return `${lines.join('\n')}\n`;
 }
