@@ -2,10 +2,10 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { createBrowser } from './support/browser.js';
+import { runCliCapturing } from './support/cli.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { authorize, discoverRp, signIn } from './support/rp.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import { runCliCapturing } from './support/cli.js';
 
 const lines: string[] = [];
 const logDestination = { write: (line: string) => void lines.push(line) };
@@ -127,6 +127,27 @@ describe('the audit trail', () => {
       await database.schema.renameTable('audit_events_away', 'audit_events');
     }
     expect(logged().filter((line) => line.event === 'audit.write_failed').length).toBeGreaterThan(0);
+  });
+});
+
+describe('writing the audit table', () => {
+  it('stores events recorded together in batched INSERTs, and record() resolves once its event is stored', async () => {
+    const { database, audit, auditEvents } = server.services;
+    const inserts: number[] = [];
+    const onQuery = (query: { sql: string; bindings?: unknown[] }) => {
+      if (/^insert into .audit_events./.test(query.sql)) inserts.push((query.bindings?.length ?? 0) / 7);
+    };
+    database.on('query', onQuery);
+    try {
+      const written = Array.from({ length: 250 }, (_, i) => audit.record({ type: 'batch.test', clientId: `batch-${i}` }));
+      await written[0];
+      // One batch: 250 events in three INSERTs of at most 100 rows, not 250 statements.
+      expect(inserts).toEqual([100, 100, 50]);
+      const stored = await auditEvents.list({ limit: 1000 });
+      expect(stored.filter((event) => event.type === 'batch.test')).toHaveLength(250);
+    } finally {
+      database.off('query', onQuery);
+    }
   });
 });
 

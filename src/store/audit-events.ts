@@ -28,8 +28,10 @@ export type AuditEventStore = ReturnType<typeof createAuditEventStore>;
 export function createAuditEventStore(database: Database) {
   const table = () => database<AuditRow>('audit_events');
   return {
-    async insert(event: AuditEvent): Promise<void> {
-      await table().insert({
+    /** Stores the events in one statement. */
+    async insert(events: AuditEvent[]): Promise<void> {
+      if (events.length === 0) return;
+      await table().insert(events.map((event) => ({
         type: event.type,
         occurred_at: event.occurredAt,
         account_id: event.accountId ?? null,
@@ -37,7 +39,7 @@ export function createAuditEventStore(database: Database) {
         client_id: event.clientId ?? null,
         ip: event.ip ?? null,
         details: JSON.stringify(event.details ?? {}),
-      });
+      })));
     },
     /** The newest `limit` events matching the query, oldest first. `email` matches the email or its account id. */
     async list(query: AuditEventQuery): Promise<AuditEvent[]> {
