@@ -1,6 +1,7 @@
 import type { DestinationStream, Logger } from 'pino';
 import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createPasswordPolicy } from './accounts/password-policy.js';
+import { createPasswordHasher, hashingConcurrency } from './accounts/passwords.js';
 import { createSessions, type Sessions } from './accounts/sessions.js';
 import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
@@ -65,6 +66,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
       users: createUserStore(database),
       sessions,
       passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
+      hasher: createPasswordHasher({ concurrency: hashingConcurrency(config.workers) }),
       logger,
     }),
     clients,

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { createLimiter, hashPassword, verifyPassword } from '../src/accounts/passwords.js';
+import { createLimiter, createPasswordHasher, hashingConcurrency } from '../src/accounts/passwords.js';
 
 describe('password hashing', () => {
   it('runs at most the limit of tasks at once and the rest in arrival order', async () => {
@@ -34,10 +34,19 @@ describe('password hashing', () => {
   });
 
   it('hashes and verifies many passwords at once, more than there are cores', async () => {
+    const hasher = createPasswordHasher({ concurrency: os.availableParallelism() });
     const count = os.availableParallelism() * 3;
-    const hashes = await Promise.all(Array.from({ length: count }, (_, i) => hashPassword(`password number ${i}`)));
-    const results = await Promise.all(hashes.map((hash, i) => verifyPassword(hash, `password number ${i}`)));
+    const hashes = await Promise.all(Array.from({ length: count }, (_, i) => hasher.hash(`password number ${i}`)));
+    const results = await Promise.all(hashes.map((hash, i) => hasher.verify(hash, `password number ${i}`)));
     expect(results).toEqual(Array(count).fill(true));
-    expect(await verifyPassword(hashes[0], 'password number 1')).toBe(false);
+    expect(await hasher.verify(hashes[0], 'password number 1')).toBe(false);
+    expect(await hasher.verify('not an argon2 hash', 'password number 1')).toBe(false);
+  });
+
+  it('shares the cores among worker processes: one hash per core for the whole host', () => {
+    const cores = os.availableParallelism();
+    expect(hashingConcurrency(1)).toBe(cores);
+    expect(hashingConcurrency(cores)).toBe(1);
+    expect(hashingConcurrency(cores * 4)).toBe(1);
   });
 });

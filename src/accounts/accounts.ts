@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { User, UserStore } from '../store/users.js';
 import { maximumPasswordLength, type PasswordPolicy } from './password-policy.js';
-import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import { needsRehash, type PasswordHasher } from './passwords.js';
 import type { LogoutReport, Sessions, UserSession } from './sessions.js';
 
 export class AccountError extends Error {
@@ -39,8 +39,10 @@ export type Accounts = ReturnType<typeof createAccounts>;
 /** A user whose sessions ended, and which clients were told (Back-Channel Logout). */
 export type UserLogout = { user: User; logout: LogoutReport };
 
-export function createAccounts(deps: { users: UserStore; sessions: Sessions; passwordPolicy: PasswordPolicy; logger: Logger; now?: () => number }) {
-  const { users, sessions, passwordPolicy, logger } = deps;
+export function createAccounts(deps: {
+  users: UserStore; sessions: Sessions; passwordPolicy: PasswordPolicy; hasher: PasswordHasher; logger: Logger; now?: () => number;
+}) {
+  const { users, sessions, passwordPolicy, hasher, logger } = deps;
   const now = deps.now ?? Date.now;
   let decoyHash: Promise<string> | undefined;
 
@@ -57,7 +59,7 @@ export function createAccounts(deps: { users: UserStore; sessions: Sessions; pas
   async function upgradeHash(user: User, password: string): Promise<void> {
     if (!needsRehash(user.passwordHash)) return;
     try {
-      await users.update(user.id, { passwordHash: await hashPassword(password), updatedAt: now() });
+      await users.update(user.id, { passwordHash: await hasher.hash(password), updatedAt: now() });
     } catch (error) {
       logger.warn({ event: 'password.rehash_failed', accountId: user.id, err: (error as Error).message }, 'could not upgrade a password hash');
     }
@@ -79,11 +81,11 @@ export function createAccounts(deps: { users: UserStore; sessions: Sessions; pas
       if (password.length > 2 * maximumPasswordLength) return undefined;
       const user = await users.findByEmail(normalizeEmail(email));
       if (!user) {
-        decoyHash ??= hashPassword(randomBytes(16).toString('hex'));
-        await verifyPassword(await decoyHash, password);
+        decoyHash ??= hasher.hash(randomBytes(16).toString('hex'));
+        await hasher.verify(await decoyHash, password);
         return undefined;
       }
-      const isMatch = await verifyPassword(user.passwordHash, password);
+      const isMatch = await hasher.verify(user.passwordHash, password);
       if (!isMatch || !user.isActive) return undefined;
       await upgradeHash(user, password);
       return user;
@@ -103,7 +105,7 @@ export function createAccounts(deps: { users: UserStore; sessions: Sessions; pas
         id: randomUUID(),
         email,
         emailVerified: input.emailVerified ?? false,
-        passwordHash: await hashPassword(input.password),
+        passwordHash: await hasher.hash(input.password),
         givenName: input.givenName ?? null,
         familyName: input.familyName ?? null,
         isActive: true,
@@ -151,7 +153,7 @@ export function createAccounts(deps: { users: UserStore; sessions: Sessions; pas
     async setPassword(email: string, password: string): Promise<UserLogout> {
       checkPassword(password);
       const user = await requireUser(email);
-      await users.update(user.id, { passwordHash: await hashPassword(password), updatedAt: now() });
+      await users.update(user.id, { passwordHash: await hasher.hash(password), updatedAt: now() });
       return { user, logout: await sessions.endAll(user.id) };
     },
   };

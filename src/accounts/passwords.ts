@@ -33,20 +33,32 @@ export function createLimiter(size: number) {
   };
 }
 
-// One limiter per process, not per service: the cores and libuv's thread pool it protects are the process's, shared
-// by every server or CLI command the process runs.
-const limitHashing = createLimiter(os.availableParallelism());
-
-export function hashPassword(password: string): Promise<string> {
-  return limitHashing(() => argon2.hash(password, passwordHashOptions));
+/**
+ * Hashes and verifies passwords, at most `concurrency` at a time in this process. The server gives each worker
+ * process its share of the host's cores (cores ÷ WORKERS), so the whole host hashes at most one password per core.
+ */
+export function createPasswordHasher(options: { concurrency: number }) {
+  const limited = createLimiter(options.concurrency);
+  return {
+    hash(password: string): Promise<string> {
+      return limited(() => argon2.hash(password, passwordHashOptions));
+    },
+    /** Whether the password matches; a malformed hash is a mismatch, never an error. */
+    async verify(hash: string, password: string): Promise<boolean> {
+      try {
+        return await limited(() => argon2.verify(hash, password));
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
-export async function verifyPassword(hash: string, password: string): Promise<boolean> {
-  try {
-    return await limitHashing(() => argon2.verify(hash, password));
-  } catch {
-    return false;
-  }
+export type PasswordHasher = ReturnType<typeof createPasswordHasher>;
+
+/** Each of `workers` processes on this host gets an equal share of its cores for hashing, at least one. */
+export function hashingConcurrency(workers: number): number {
+  return Math.max(1, Math.floor(os.availableParallelism() / workers));
 }
 
 /** Whether a stored hash was made with other parameters than today's (older, weaker settings or another variant). */
