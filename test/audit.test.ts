@@ -151,6 +151,19 @@ describe('writing the audit table', () => {
   });
 });
 
+describe('storing what attackers type', () => {
+  it('stores an event whose email holds a NUL byte, and the events batched with it', async () => {
+    const { audit, auditEvents } = server.services;
+    const failuresBefore = logged().filter((line) => line.event === 'audit.write_failed').length;
+    const nul = audit.record({ type: 'sign_in.failure', email: 'mallory\u0000@example.com', ip: '192.0.2.1' });
+    const other = audit.record({ type: 'sign_in.failure', email: 'batched-with-mallory@example.com', ip: '192.0.2.1' });
+    await Promise.all([nul, other]);
+    expect(logged().filter((line) => line.event === 'audit.write_failed')).toHaveLength(failuresBefore);
+    const stored = await auditEvents.list({ limit: 1000 });
+    expect(stored.map((event) => event.email)).toEqual(expect.arrayContaining(['mallory\uFFFD@example.com', 'batched-with-mallory@example.com']));
+  });
+});
+
 describe('the logger', () => {
   it('redacts fields named like secrets, as a second line of defence', () => {
     const written: string[] = [];

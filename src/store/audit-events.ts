@@ -1,4 +1,4 @@
-import type { Database } from '../database.js';
+import { isStorableText, type Database } from '../database.js';
 
 /** One security event of the audit trail. Never holds a password, token, code or secret. */
 export type AuditEvent = {
@@ -25,6 +25,14 @@ export type AuditEventQuery = { email?: string; accountId?: string; since?: numb
 
 export type AuditEventStore = ReturnType<typeof createAuditEventStore>;
 
+/**
+ * Events carry what attackers typed (an email with a NUL byte, say). PostgreSQL refuses text containing U+0000,
+ * and one such value would fail the whole batch, hiding the other events from the table: it is stored as U+FFFD.
+ */
+function storable<T extends string | null>(value: T): T {
+  return (value === null || isStorableText(value) ? value : value.replaceAll('\u0000', '\uFFFD')) as T;
+}
+
 export function createAuditEventStore(database: Database) {
   const table = () => database<AuditRow>('audit_events');
   return {
@@ -32,13 +40,13 @@ export function createAuditEventStore(database: Database) {
     async insert(events: AuditEvent[]): Promise<void> {
       if (events.length === 0) return;
       await table().insert(events.map((event) => ({
-        type: event.type,
+        type: storable(event.type),
         occurred_at: event.occurredAt,
-        account_id: event.accountId ?? null,
-        email: event.email ?? null,
-        client_id: event.clientId ?? null,
-        ip: event.ip ?? null,
-        details: JSON.stringify(event.details ?? {}),
+        account_id: storable(event.accountId ?? null),
+        email: storable(event.email ?? null),
+        client_id: storable(event.clientId ?? null),
+        ip: storable(event.ip ?? null),
+        details: JSON.stringify(event.details ?? {}), // JSON escapes NUL itself
       })));
     },
     /** The newest `limit` events matching the query, oldest first. `email` matches the email or its account id. */
