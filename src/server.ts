@@ -17,7 +17,7 @@ import { serveStaticDocuments } from './oidc/static-documents.js';
 import { securityHeaders } from './security-headers.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
-import { deleteExpiredThrottleCounters, postgresLimiters, sqliteLimiters } from './store/login-throttle.js';
+import { deleteExpiredThrottleCounters, throttleLimiters } from './store/login-throttle.js';
 import { createViews } from './views.js';
 
 export type RunningServer = {
@@ -52,12 +52,8 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
   });
   const { database, payloads, audit, logger } = services;
   const log = (line: string) => logger.warn(line);
-  // The throttle's counters live in the database so every instance and worker process shares them: PostgreSQL
-  // through rate-limiter-flexible's own limiter, SQLite (one host) through ours on the same file.
-  const throttle = createLoginThrottle(
-    config.databaseUrl.startsWith('sqlite:') ? sqliteLimiters(database) : postgresLimiters(database),
-    config.loginThrottle,
-  );
+  // The throttle's counters live in the database, so every instance and worker process shares them.
+  const throttle = createLoginThrottle(throttleLimiters(database), config.loginThrottle);
   const views = createViews();
   const pages = createProviderPages(views);
   const adapter = createAdapterFactory({ payloads, clients: services.clients });

@@ -7,7 +7,7 @@ import { createLoginThrottle } from '../src/accounts/login-throttle.js';
 import { loadConfig, type LoginThrottleSettings } from '../src/config.js';
 import { migrateDatabase, openDatabase, type Database } from '../src/database.js';
 import { openServices } from '../src/services.js';
-import { postgresLimiters, sqliteLimiters } from '../src/store/login-throttle.js';
+import { throttleLimiters } from '../src/store/login-throttle.js';
 import { createBrowser, textOf } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { createClient, createUser, password } from './support/fixtures.js';
@@ -96,7 +96,7 @@ describe('the throttle policy on the shared store', () => {
     await migrateDatabase(database.url);
     const db = openDatabase(database.url);
     opened.push(db);
-    return createLoginThrottle(database.url.startsWith('sqlite:') ? sqliteLimiters(db) : postgresLimiters(db), settings);
+    return createLoginThrottle(throttleLimiters(db), settings);
   }
 
   beforeAll(async () => {

@@ -66,13 +66,13 @@ class SqliteRateLimiter extends RateLimiterStoreAbstract {
   }
 }
 
-/** SQLite: our own knex limiter (above). One host; every worker process shares the counters through the file. */
-export function sqliteLimiters(database: Database): LimiterFactory {
-  return (options) => new SqliteRateLimiter(database, options);
-}
-
-/** PostgreSQL: rate-limiter-flexible's own limiter on the knex pool; every instance shares the counters. */
-export function postgresLimiters(database: Database): LimiterFactory {
+/**
+ * The throttle's counters on this database, shared by every instance and worker process that uses it: on SQLite
+ * (one host) through our limiter above on the shared file; on PostgreSQL through rate-limiter-flexible's own
+ * limiter on the knex pool.
+ */
+export function throttleLimiters(database: Database): LimiterFactory {
+  if (database.client.config.client === 'sqlite3') return (options) => new SqliteRateLimiter(database, options);
   return (options) => new RateLimiterPostgres({
     storeClient: database,
     storeType: 'knex',
