@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
+import { finalizeStatementsOnClose, type SqliteConnection } from './store/prepared-statements.js';
 
 export type Database = Knex;
 
@@ -68,7 +69,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       pool: {
         min: 1,
         max: filename === ':memory:' ? 1 : Math.min(options.poolSize ?? sqliteMaxConnections, sqliteMaxConnections),
-        afterCreate(connection: { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
+        afterCreate(connection: SqliteConnection & { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
+          finalizeStatementsOnClose(connection);
           connection.exec(
             `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${timeoutMs}; PRAGMA foreign_keys = ON;`,
             (error) => done(error, connection),

@@ -127,3 +127,31 @@ describe('connection settings', () => {
     }
   });
 });
+
+describe('prepared statements on the request path', () => {
+  it('see rows other connections wrote since, and let every connection close with statements still prepared', async () => {
+    const reader = openDatabase(testDatabase.url);
+    const writer = openDatabase(testDatabase.url);
+    try {
+      const readerPayloads = createOidcPayloadStore(reader);
+      const writerPayloads = createOidcPayloadStore(writer);
+      await writerPayloads.upsert({ model: 'Session', id: 'fresh', payload: { version: 1 }, expiresAt: now + 60_000 });
+      // Parallel finds prepare the statement on several pooled connections and leave them there.
+      const first = await Promise.all(Array.from({ length: 8 }, () => readerPayloads.find('Session', 'fresh', now)));
+      expect(first.map((found) => found?.payload.version)).toEqual(Array(8).fill(1));
+      // A statement left inside its read transaction would keep showing version 1 on its connection.
+      await writerPayloads.upsert({ model: 'Session', id: 'fresh', payload: { version: 2 }, expiresAt: now + 60_000 });
+      const second = await Promise.all(Array.from({ length: 8 }, () => readerPayloads.find('Session', 'fresh', now)));
+      expect(second.map((found) => found?.payload.version)).toEqual(Array(8).fill(2));
+    } finally {
+      await writer.destroy();
+    }
+    // SQLite refuses to close a connection with open statements (SQLITE_BUSY); knex's pool only reports that as an
+    // event and leaves the connection open.
+    const closeFailures: unknown[] = [];
+    (reader.client as { pool: { on(event: string, listener: (...args: unknown[]) => void): void } }).pool
+      .on('destroyFail', (_eventId, _connection, error) => closeFailures.push(error));
+    await reader.destroy();
+    expect(closeFailures).toEqual([]);
+  });
+});

@@ -1,4 +1,5 @@
 import { isStorableText, type Database } from '../database.js';
+import { preparedStatements } from './prepared-statements.js';
 
 /** A resource server (RFC 8707 resource indicator) that receives JWT access tokens. */
 export type Api = {
@@ -16,10 +17,11 @@ function fromRow(row: ApiRow): Api {
 export type ApiStore = ReturnType<typeof createApiStore>;
 
 export function createApiStore(database: Database) {
+  const statements = preparedStatements(database);
   return {
     async find(audience: string): Promise<Api | undefined> {
       if (!isStorableText(audience)) return undefined;
-      const row = await database<ApiRow>('apis').where({ audience }).first();
+      const [row] = await statements.rows<ApiRow>('select * from apis where audience = ?', [audience]);
       return row && fromRow(row);
     },
     async list(): Promise<Api[]> {

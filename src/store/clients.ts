@@ -1,4 +1,5 @@
 import { isStorableText, isUniqueViolation, type Database } from '../database.js';
+import { preparedStatements } from './prepared-statements.js';
 
 export type Client = {
   clientId: string;
@@ -54,10 +55,11 @@ function fromRow(row: ClientRow): Client {
 export type ClientStore = ReturnType<typeof createClientStore>;
 
 export function createClientStore(database: Database) {
+  const statements = preparedStatements(database);
   return {
     async find(clientId: string): Promise<Client | undefined> {
       if (!isStorableText(clientId)) return undefined;
-      const row = await database<ClientRow>('clients').where({ client_id: clientId }).first();
+      const [row] = await statements.rows<ClientRow>('select * from clients where client_id = ?', [clientId]);
       return row && fromRow(row);
     },
     async list(): Promise<Client[]> {

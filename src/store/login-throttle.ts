@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract, type RateLimiterStoreAbstract as StoreBase } from 'rate-limiter-flexible';
 import type { Database } from '../database.js';
+import { preparedStatements, type PreparedStatements } from './prepared-statements.js';
 
 // The base class of every rate-limiter-flexible store; its types are published, but its index does not export it.
 const RateLimiterStoreAbstract: typeof StoreBase = createRequire(import.meta.url)('rate-limiter-flexible/lib/RateLimiterStoreAbstract.js');
@@ -20,38 +21,38 @@ type CounterRow = { points: number; expire: number | string | null };
  * would break knex's single SQLite connection.)
  */
 class SqliteRateLimiter extends RateLimiterStoreAbstract {
-  private readonly database: Database;
+  private readonly statements: PreparedStatements;
 
   constructor(database: Database, options: LimiterOptions) {
     super({ storeClient: database, keyPrefix: options.keyPrefix, points: options.points, duration: options.durationSeconds });
-    this.database = database;
+    this.statements = preparedStatements(database);
   }
 
   async _upsert(key: string, points: number, msDuration: number, forceExpire = false): Promise<CounterRow> {
     const now = Date.now();
     const expire = msDuration > 0 ? now + msDuration : null;
     const [row] = forceExpire
-      ? await this.database.raw(
+      ? await this.statements.rows<CounterRow>(
         `insert into ${tableName} (key, points, expire) values (?, ?, ?)
          on conflict(key) do update set points = excluded.points, expire = excluded.expire
          returning points, expire`, [key, points, expire])
-      : await this.database.raw(
+      : await this.statements.rows<CounterRow>(
         `insert into ${tableName} (key, points, expire) values (?, ?, ?)
          on conflict(key) do update set
            points = case when expire is null or expire > ? then points + excluded.points else excluded.points end,
            expire = case when expire is null or expire > ? then expire else excluded.expire end
          returning points, expire`, [key, points, expire, now, now]);
-    return row as CounterRow;
+    return row;
   }
 
   async _get(key: string): Promise<CounterRow | null> {
-    const row = await this.database(tableName).select('points', 'expire').where('key', key)
-      .andWhere((query) => query.whereNull('expire').orWhere('expire', '>', Date.now())).first();
-    return (row as CounterRow | undefined) ?? null;
+    const [row] = await this.statements.rows<CounterRow>(
+      `select points, expire from ${tableName} where key = ? and (expire is null or expire > ?)`, [key, Date.now()]);
+    return row ?? null;
   }
 
   async _delete(key: string): Promise<boolean> {
-    return (await this.database(tableName).where({ key }).delete()) > 0;
+    return (await this.statements.run(`delete from ${tableName} where key = ?`, [key])) > 0;
   }
 
   _getRateLimiterRes(_key: string, changedPoints: number, row: CounterRow): RateLimiterRes {

@@ -1,4 +1,5 @@
 import { isStorableText, type Database } from '../database.js';
+import { preparedStatements } from './prepared-statements.js';
 
 /** One stored oidc-provider artefact (session, grant, code, token, …) as the adapter sees it. */
 export type StoredPayload = {
@@ -43,64 +44,60 @@ export function createOidcPayloadStore(database: Database) {
   const sessionsAmong = (rows: { model: string; session: StoredSession }[]) =>
     rows.filter((row) => row.model === 'Session').map((row) => row.session);
 
-  async function findWhere(where: Record<string, string>, now: number): Promise<StoredPayload | undefined> {
-    if (!Object.values(where).every(isStorableText)) return undefined;
-    const row = await table()
-      .select('payload', 'consumed_at', 'expires_at')
-      .where(where)
-      .andWhere((query) => query.whereNull('expires_at').orWhere('expires_at', '>', now))
-      .first() as PayloadRow | undefined;
+  const statements = preparedStatements(database);
+  const live = '(expires_at is null or expires_at > ?)';
+  const selectBy = (column: 'id' | 'uid' | 'user_code') =>
+    `select payload, consumed_at, expires_at from oidc_payloads where model = ? and ${column} = ? and ${live} limit 1`;
+  const findSql = { id: selectBy('id'), uid: selectBy('uid'), user_code: selectBy('user_code') };
+  const upsertSql = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, expires_at)
+    values (?, ?, ?, ?, ?, ?, ?, ?)
+    on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+      user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`;
+
+  async function findBy(column: keyof typeof findSql, model: string, value: string, now: number): Promise<StoredPayload | undefined> {
+    if (!isStorableText(model) || !isStorableText(value)) return undefined;
+    const [row] = await statements.rows<PayloadRow>(findSql[column], [model, value, now]);
     if (!row) return undefined;
     return { payload: JSON.parse(row.payload), consumedAt: row.consumed_at === null ? null : Number(row.consumed_at) };
   }
 
   return {
     async upsert(input: PayloadInput): Promise<void> {
-      await table()
-        .insert({
-          model: input.model,
-          id: input.id,
-          payload: JSON.stringify(input.payload),
-          grant_id: input.grantId ?? null,
-          uid: input.uid ?? null,
-          user_code: input.userCode ?? null,
-          account_id: input.accountId ?? null,
-          expires_at: input.expiresAt,
-        })
-        .onConflict(['model', 'id'])
-        .merge(['payload', 'grant_id', 'uid', 'user_code', 'account_id', 'expires_at']);
+      await statements.run(upsertSql, [
+        input.model,
+        input.id,
+        JSON.stringify(input.payload),
+        input.grantId ?? null,
+        input.uid ?? null,
+        input.userCode ?? null,
+        input.accountId ?? null,
+        input.expiresAt,
+      ]);
     },
     find(model: string, id: string, now: number) {
-      return findWhere({ model, id }, now);
+      return findBy('id', model, id, now);
     },
     findByUid(model: string, uid: string, now: number) {
-      return findWhere({ model, uid }, now);
+      return findBy('uid', model, uid, now);
     },
     findByUserCode(model: string, userCode: string, now: number) {
-      return findWhere({ model, user_code: userCode }, now);
+      return findBy('user_code', model, userCode, now);
     },
-    /**
-     * Marks the payload consumed with one conditional UPDATE, so of two racing requests exactly one wins.
-     * Returns the grant id of a payload that was already consumed (a replay), or undefined when this call won.
-     */
     async consume(model: string, id: string, now: number): Promise<{ won: true } | { won: false; grantId: string | null }> {
-      const updated = await table().where({ model, id }).whereNull('consumed_at').update({ consumed_at: now });
+      const updated = await statements.run('update oidc_payloads set consumed_at = ? where model = ? and id = ? and consumed_at is null', [now, model, id]);
       if (updated === 1) return { won: true };
-      const row = await table().select('grant_id').where({ model, id }).first() as { grant_id: string | null } | undefined;
+      const [row] = await statements.rows<{ grant_id: string | null }>('select grant_id from oidc_payloads where model = ? and id = ?', [model, id]);
       return { won: false, grantId: row?.grant_id ?? null };
     },
     async delete(model: string, id: string): Promise<void> {
-      await table().where({ model, id }).delete();
+      await statements.run('delete from oidc_payloads where model = ? and id = ?', [model, id]);
     },
     async deleteByGrantId(model: string, grantId: string): Promise<void> {
-      await table().where({ model, grant_id: grantId }).delete();
+      await statements.run('delete from oidc_payloads where model = ? and grant_id = ?', [model, grantId]);
     },
     /** Deletes a grant and every code and token issued under it. */
     async deleteGrant(grantId: string): Promise<void> {
-      await table()
-        .where({ grant_id: grantId })
-        .orWhere((query) => query.where({ model: 'Grant', id: grantId }))
-        .delete();
+      await statements.run("delete from oidc_payloads where grant_id = ? or (model = 'Grant' and id = ?)", [grantId, grantId]);
     },
     /** The account's sessions that have not expired at `now`, oldest first. */
     async listSessions(accountId: string, now: number): Promise<StoredSession[]> {

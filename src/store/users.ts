@@ -1,4 +1,5 @@
 import { isStorableText, isUniqueViolation, type Database } from '../database.js';
+import { preparedStatements } from './prepared-statements.js';
 
 export type User = {
   id: string;
@@ -67,16 +68,17 @@ function toRow(user: Partial<User>): Partial<UserRow> {
 export type UserStore = ReturnType<typeof createUserStore>;
 
 export function createUserStore(database: Database) {
+  const statements = preparedStatements(database);
   return {
     async find(id: string): Promise<User | undefined> {
       if (!isStorableText(id)) return undefined;
-      const row = await database<UserRow>('users').where({ id }).first();
+      const [row] = await statements.rows<UserRow>('select * from users where id = ?', [id]);
       return row && fromRow(row);
     },
     /** `email` must already be normalised by the caller. */
     async findByEmail(email: string): Promise<User | undefined> {
       if (!isStorableText(email)) return undefined;
-      const row = await database<UserRow>('users').where({ email }).first();
+      const [row] = await statements.rows<UserRow>('select * from users where email = ?', [email]);
       return row && fromRow(row);
     },
     async list(): Promise<User[]> {
