@@ -1,9 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 export type BenchServer = { child: ChildProcess; pid: number; origin: string; issuer: string; startupMs: number; stop(): Promise<void> };
 
 const root = path.resolve(import.meta.dirname, '..');
+
+/** The node arguments of `npm start` (its V8 flags and the compiled entry point), read from package.json. */
+function startArguments(): string[] {
+  const { scripts } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [command, ...args] = scripts.start.split(/\s+/);
+  if (command !== 'node') throw new Error(`bench: expected the start script to run node, got "${scripts.start}"`);
+  return args;
+}
 
 /**
  * Starts what `npm start` runs (the compiled server; `npm run bench` builds it first) as its own process and
@@ -11,7 +20,7 @@ const root = path.resolve(import.meta.dirname, '..');
  */
 export async function startBenchServer(env: Record<string, string>, workers: number, nodeArgs: string[] = []): Promise<BenchServer> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], {
+  const child = spawn(process.execPath, [...nodeArgs, ...startArguments()], {
     cwd: root,
     env: { ...process.env, PORT: '0', NODE_ENV: 'production', WORKERS: String(workers), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
