@@ -9,9 +9,14 @@ export type BenchReport = {
   machine: { cpus: number; cpuModel: string; node: string; memoryGiB: number };
   database: string;
   timing: Timing;
+  /** The ratios use the ceilings measured first; a full run measures them again at its end. */
   ceilings: Ceilings;
+  ceilingsAtEnd: Ceilings | null;
   runs: WorkersRun[];
 };
+
+/** A ceiling that moved more than this between the start and the end of a run marks the run as disturbed. */
+const ceilingDriftLimit = 0.15;
 
 const ceilingLabels: Record<keyof Ceilings, string> = {
   rs256: 'RS256 signs/s (1 core)',
@@ -39,10 +44,20 @@ export function renderMarkdown(report: BenchReport, targets: TargetCheck[] = [])
     '',
     '## Ceilings',
     '',
-    '| Ceiling | Rate |',
-    '| --- | ---: |',
-    ...(Object.keys(ceilingLabels) as (keyof Ceilings)[]).map((key) => `| ${ceilingLabels[key]} | ${round(ceilings[key])} |`),
   ];
+  const keys = Object.keys(ceilingLabels) as (keyof Ceilings)[];
+  const atEnd = report.ceilingsAtEnd;
+  if (atEnd) {
+    const drift = (key: keyof Ceilings) => atEnd[key] / ceilings[key] - 1;
+    lines.push('| Ceiling | Rate at the start | Rate at the end | Change |', '| --- | ---: | ---: | ---: |',
+      ...keys.map((key) => `| ${ceilingLabels[key]} | ${round(ceilings[key])} | ${round(atEnd[key])} | ${drift(key) >= 0 ? '+' : ''}${round(drift(key) * 100)} % |`));
+    if (keys.some((key) => Math.abs(drift(key)) > ceilingDriftLimit)) {
+      lines.push('', `**The machine's speed changed by more than ${ceilingDriftLimit * 100} % during this run**: ratios and ` +
+        'requests/s are unreliable; compare CPU s / 1000 req, or run again on a quiet machine.');
+    }
+  } else {
+    lines.push('| Ceiling | Rate |', '| --- | ---: |', ...keys.map((key) => `| ${ceilingLabels[key]} | ${round(ceilings[key])} |`));
+  }
   for (const run of report.runs) {
     lines.push(
       '',
