@@ -1,12 +1,14 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startServer } from './server.js';
+import { hashingConcurrency, threadPoolSize } from './thread-pool.js';
 import { isWorker, runPrimary } from './workers.js';
 
 const log = (line: string) => console.log(line);
 
 async function serve(config: Config): Promise<void> {
   const server = await startServer(config);
-  log(`latchkey: serving ${server.issuer} on port ${server.port} (pid ${process.pid})`);
+  const threads = threadPoolSize();
+  log(`latchkey: serving ${server.issuer} on port ${server.port} (pid ${process.pid}, ${threads} pool threads, password hashing ${hashingConcurrency(config.workers, threads)} at a time)`);
   const shutdown = (signal: string) => {
     log(`latchkey: ${signal} received, finishing requests in flight (pid ${process.pid})`);
     server.close().then(() => process.exit(0), () => process.exit(1));

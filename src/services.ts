@@ -1,7 +1,7 @@
 import type { DestinationStream, Logger } from 'pino';
 import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createPasswordPolicy } from './accounts/password-policy.js';
-import { createPasswordHasher, hashingConcurrency } from './accounts/passwords.js';
+import { createPasswordHasher } from './accounts/passwords.js';
 import { createSessions, type Sessions } from './accounts/sessions.js';
 import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
@@ -15,6 +15,7 @@ import { createAuditEventStore, type AuditEventStore } from './store/audit-event
 import { createClientStore } from './store/clients.js';
 import { createOidcPayloadStore, type OidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
+import { hashingConcurrency } from './thread-pool.js';
 
 export type Services = {
   database: Database;

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import type { Config } from './config.js';
 import { openServices } from './services.js';
 import { ensureCookieSecrets, ensureSigningKey } from './signing-keys.js';
+import { workerThreadPoolSize } from './thread-pool.js';
 
 /**
  * WORKERS=N: the primary migrates the database and creates the keys once (no start-up races), then forks N worker
@@ -15,7 +16,8 @@ export async function runPrimary(config: Config, log: (line: string) => void): P
   await ensureSigningKey(config.keysDir);
 
   let isStopping = false;
-  const fork = () => cluster.fork();
+  // Each worker's thread pool has room for its share of the hashes and two threads more (libuv reads this at start).
+  const fork = () => cluster.fork({ UV_THREADPOOL_SIZE: String(workerThreadPoolSize(config.workers)) });
   cluster.on('exit', (worker, code, signal) => {
     if (isStopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);

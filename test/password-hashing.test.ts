@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { createLimiter, createPasswordHasher, hashingConcurrency } from '../src/accounts/passwords.js';
+import { createLimiter, createPasswordHasher } from '../src/accounts/passwords.js';
+import { hashingConcurrency, workerThreadPoolSize } from '../src/thread-pool.js';
 
 describe('password hashing', () => {
   it('runs at most the limit of tasks at once and the rest in arrival order', async () => {
@@ -44,9 +45,25 @@ describe('password hashing', () => {
   });
 
   it('shares the cores among worker processes: one hash per core for the whole host', () => {
-    const cores = os.availableParallelism();
-    expect(hashingConcurrency(1)).toBe(cores);
-    expect(hashingConcurrency(cores)).toBe(1);
-    expect(hashingConcurrency(cores * 4)).toBe(1);
+    // (workers, thread-pool size, cores)
+    expect(hashingConcurrency(1, 10, 8)).toBe(8);
+    expect(hashingConcurrency(8, 4, 8)).toBe(1);
+    expect(hashingConcurrency(32, 4, 8)).toBe(1);
+  });
+
+  it('never lets hashes take the two thread-pool threads that statements and signatures need', () => {
+    // libuv's default pool of 4 on an 8-core host: 8 hashes at once would leave no thread for any other request.
+    expect(hashingConcurrency(1, 4, 8)).toBe(2);
+    expect(hashingConcurrency(1, 4, 2)).toBe(2);
+    expect(hashingConcurrency(1, 1, 8)).toBe(1);
+  });
+
+  it("sizes each worker process's thread pool so it can hash on its share of the cores, unless the operator set it", () => {
+    // (workers, environment, cores)
+    expect(workerThreadPoolSize(1, {}, 2)).toBe(4);
+    expect(workerThreadPoolSize(1, {}, 8)).toBe(10);
+    expect(workerThreadPoolSize(4, {}, 8)).toBe(4);
+    expect(workerThreadPoolSize(1, { UV_THREADPOOL_SIZE: '6' }, 8)).toBe(6);
+    expect(workerThreadPoolSize(1, { UV_THREADPOOL_SIZE: 'lots' }, 8)).toBe(4);
   });
 });

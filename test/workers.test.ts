@@ -8,6 +8,7 @@ import { createBrowser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { spawnLatchkey } from './support/process.js';
+import { hashingConcurrency, workerThreadPoolSize } from '../src/thread-pool.js';
 import { discoverRp, signIn } from './support/rp.js';
 
 let dir: string;
@@ -31,9 +32,12 @@ describe('WORKERS=2', () => {
       if (Date.now() > deadline) throw new Error(`second worker did not start:\n${instance.output()}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const pids = [...instance.output().matchAll(/on port (\d+) \(pid (\d+)\)/g)];
+    const pids = [...instance.output().matchAll(/on port (\d+) \(pid (\d+),/g)];
     expect(new Set(pids.map((match) => match[1])).size).toBe(1);
     expect(new Set(pids.map((match) => match[2])).size).toBe(2);
+    // The primary gave each worker a thread pool with room for its share of the hashes and two threads more.
+    const threads = workerThreadPoolSize(2, {});
+    expect(instance.output().match(new RegExp(`${threads} pool threads, password hashing ${hashingConcurrency(2, threads)} at a time`, 'g'))).toHaveLength(2);
 
     const services = await openServices(loadConfig(env));
     const client = await createClient(services);
@@ -47,4 +51,12 @@ describe('WORKERS=2', () => {
     expect(await instance.exited).toBe(0);
     expect(instance.output()).toContain('stopping 2 workers');
   }, 60_000);
+
+  it("keeps an operator's UV_THREADPOOL_SIZE and keeps two of its threads free of password hashing", async () => {
+    const env = { DATABASE_URL: database.url, KEYS_DIR: path.join(dir, 'keys'), WORKERS: '1', UV_THREADPOOL_SIZE: '3' };
+    const instance = await spawnLatchkey(env);
+    expect(instance.output()).toContain('3 pool threads, password hashing 1 at a time');
+    instance.child.kill('SIGTERM');
+    expect(await instance.exited).toBe(0);
+  }, 30_000);
 });

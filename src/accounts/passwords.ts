@@ -1,4 +1,3 @@
-import os from 'node:os';
 import argon2 from 'argon2';
 
 /**
@@ -13,9 +12,9 @@ export const passwordHashOptions = {
 } as const;
 
 /**
- * Runs at most `size` tasks at once; the rest wait in order. argon2 computes on libuv's thread pool (4 threads), which
- * SQLite statements and RSA signing share: one hash per core already uses every core, and more would only hold
- * 19 MiB each and leave no thread for the requests that are not signing in.
+ * Runs at most `size` tasks at once; the rest wait in order. argon2 computes on libuv's thread pool, which SQLite
+ * statements and RSA signing share: one hash per core already uses every core, and more would only hold 19 MiB
+ * each and take the threads the requests that are not signing in need (`hashingConcurrency` in thread-pool.ts).
  */
 export function createLimiter(size: number) {
   let running = 0;
@@ -35,7 +34,8 @@ export function createLimiter(size: number) {
 
 /**
  * Hashes and verifies passwords, at most `concurrency` at a time in this process. The server gives each worker
- * process its share of the host's cores (cores ÷ WORKERS), so the whole host hashes at most one password per core.
+ * process its share of the host's cores (cores ÷ WORKERS, within its thread pool), so the whole host hashes at most
+ * one password per core.
  */
 export function createPasswordHasher(options: { concurrency: number }) {
   const limited = createLimiter(options.concurrency);
@@ -55,11 +55,6 @@ export function createPasswordHasher(options: { concurrency: number }) {
 }
 
 export type PasswordHasher = ReturnType<typeof createPasswordHasher>;
-
-/** Each of `workers` processes on this host gets an equal share of its cores for hashing, at least one. */
-export function hashingConcurrency(workers: number): number {
-  return Math.max(1, Math.floor(os.availableParallelism() / workers));
-}
 
 /** Whether a stored hash was made with other parameters than today's (older, weaker settings or another variant). */
 export function needsRehash(hash: string): boolean {
