@@ -15,10 +15,10 @@ const tableName = 'login_throttle';
 type CounterRow = { points: number; expire: number | string | null };
 
 /**
- * rate-limiter-flexible's store contract over knex on SQLite: every change is one INSERT … ON CONFLICT … RETURNING,
- * atomic across the worker processes that share the file. (The library's own SQLite limiter wraps it in a SAVEPOINT
- * that it leaves open when the statement fails, and hands the pooled connection back before it has finished, which
- * would break knex's single SQLite connection.)
+ * rate-limiter-flexible's store contract on SQLite, in prepared statements: every change is one INSERT … ON CONFLICT
+ * … RETURNING, atomic across the worker processes that share the file. (The library's own SQLite limiter wraps it in
+ * a SAVEPOINT that it leaves open when the statement fails, and hands the pooled connection back before it has
+ * finished, so the next query on that connection would run inside the open savepoint.)
  */
 class SqliteRateLimiter extends RateLimiterStoreAbstract {
   private readonly statements: PreparedStatements;
