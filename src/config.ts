@@ -15,6 +15,11 @@ export type Config = {
   keysReloadIntervalSeconds: number;
   keysActivationDelaySeconds: number;
   workers: number;
+  /**
+   * UV_THREADPOOL_SIZE as the operator set it (null: not set). libuv reads it itself when the process starts; it is
+   * validated here because libuv turns a value it cannot parse into a single thread.
+   */
+  threadPoolSize: number | null;
   shutdownTimeoutSeconds: number;
   /**
    * Whether logout tokens may be POSTed to a back-channel logout URI that resolves to a loopback, private or other
@@ -180,6 +185,7 @@ export function loadConfig(env: Env): Config {
     keysReloadIntervalSeconds: readPositiveInteger(env, 'KEYS_RELOAD_INTERVAL', 30, problems, 86400),
     keysActivationDelaySeconds: readNonNegativeInteger(env, 'KEYS_ACTIVATION_DELAY', 60, problems),
     workers: readPositiveInteger(env, 'WORKERS', 1, problems, 64),
+    threadPoolSize: env.UV_THREADPOOL_SIZE ? readPositiveInteger(env, 'UV_THREADPOOL_SIZE', 4, problems, 1024) : null,
     shutdownTimeoutSeconds: readPositiveInteger(env, 'SHUTDOWN_TIMEOUT', 10, problems, 3600),
     // Relying parties on the same host or network are the norm in development, the exception in production.
     backchannelAllowPrivateTargets: readBoolean(env, 'BACKCHANNEL_ALLOW_PRIVATE_TARGETS', !isProduction, problems),

@@ -7,7 +7,7 @@ const log = (line: string) => console.log(line);
 
 async function serve(config: Config): Promise<void> {
   const server = await startServer(config);
-  const threads = threadPoolSize();
+  const threads = threadPoolSize(config.threadPoolSize);
   log(`latchkey: serving ${server.issuer} on port ${server.port} (pid ${process.pid}, ${threads} pool threads, password hashing ${hashingConcurrency(config.workers, threads)} at a time)`);
   const shutdown = (signal: string) => {
     log(`latchkey: ${signal} received, finishing requests in flight (pid ${process.pid})`);

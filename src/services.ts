@@ -15,7 +15,7 @@ import { createAuditEventStore, type AuditEventStore } from './store/audit-event
 import { createClientStore } from './store/clients.js';
 import { createOidcPayloadStore, type OidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
-import { hashingConcurrency } from './thread-pool.js';
+import { hashingConcurrency, threadPoolSize } from './thread-pool.js';
 
 export type Services = {
   database: Database;
@@ -67,7 +67,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
       users: createUserStore(database),
       sessions,
       passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
-      hasher: createPasswordHasher({ concurrency: hashingConcurrency(config.workers) }),
+      hasher: createPasswordHasher({ concurrency: hashingConcurrency(config.workers, threadPoolSize(config.threadPoolSize)) }),
       logger,
     }),
     clients,

@@ -17,7 +17,7 @@ export async function runPrimary(config: Config, log: (line: string) => void): P
 
   let isStopping = false;
   // Each worker's thread pool has room for its share of the hashes and two threads more (libuv reads this at start).
-  const fork = () => cluster.fork({ UV_THREADPOOL_SIZE: String(workerThreadPoolSize(config.workers)) });
+  const fork = () => cluster.fork({ UV_THREADPOOL_SIZE: String(workerThreadPoolSize(config.workers, config.threadPoolSize)) });
   cluster.on('exit', (worker, code, signal) => {
     if (isStopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);

@@ -81,6 +81,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ TRUST_PROXY: '11' })).toThrow(/TRUST_PROXY/);
   });
 
+  it('reads UV_THREADPOOL_SIZE, which libuv would turn into one thread when it is not a number', () => {
+    expect(loadConfig({}).threadPoolSize).toBeNull();
+    expect(loadConfig({ UV_THREADPOOL_SIZE: '6' }).threadPoolSize).toBe(6);
+    expect(() => loadConfig({ UV_THREADPOOL_SIZE: 'lots' })).toThrow(/UV_THREADPOOL_SIZE must be a whole number between 1 and 1024/);
+    expect(() => loadConfig({ UV_THREADPOOL_SIZE: '-3' })).toThrow(/UV_THREADPOOL_SIZE/);
+  });
+
   it('does not print database credentials in its error', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://admin:hunter2@db/x' })).toThrow(/^(?!.*hunter2)/s);
   });

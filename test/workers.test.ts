@@ -36,7 +36,7 @@ describe('WORKERS=2', () => {
     expect(new Set(pids.map((match) => match[1])).size).toBe(1);
     expect(new Set(pids.map((match) => match[2])).size).toBe(2);
     // The primary gave each worker a thread pool with room for its share of the hashes and two threads more.
-    const threads = workerThreadPoolSize(2, {});
+    const threads = workerThreadPoolSize(2, null);
     expect(instance.output().match(new RegExp(`${threads} pool threads, password hashing ${hashingConcurrency(2, threads)} at a time`, 'g'))).toHaveLength(2);
 
     const services = await openServices(loadConfig(env));

@@ -33,6 +33,7 @@ export async function startTestServer(
     keysReloadIntervalSeconds: 3600,
     keysActivationDelaySeconds: 0,
     workers: 1,
+    threadPoolSize: null,
     shutdownTimeoutSeconds: 10,
     backchannelAllowPrivateTargets: true,
     trustedProxyCount: 0,
