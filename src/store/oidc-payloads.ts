@@ -45,9 +45,8 @@ export function createOidcPayloadStore(database: Database) {
     rows.filter((row) => row.model === 'Session').map((row) => row.session);
 
   const statements = preparedStatements(database);
-  const live = '(expires_at is null or expires_at > ?)';
   const selectBy = (column: 'id' | 'uid' | 'user_code') =>
-    `select payload, consumed_at, expires_at from oidc_payloads where model = ? and ${column} = ? and ${live} limit 1`;
+    `select payload, consumed_at, expires_at from oidc_payloads where model = ? and ${column} = ? and (expires_at is null or expires_at > ?) limit 1`;
   const findSql = { id: selectBy('id'), uid: selectBy('uid'), user_code: selectBy('user_code') };
   const upsertSql = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, expires_at)
     values (?, ?, ?, ?, ?, ?, ?, ?)
