@@ -7,14 +7,15 @@ const log = (line: string) => console.log(line);
 
 async function serve(config: Config): Promise<void> {
   const server = await startServer(config);
-  const threads = threadPoolSize(config.threadPoolSize);
-  log(`latchkey: serving ${server.issuer} on port ${server.port} (pid ${process.pid}, ${threads} pool threads, password hashing ${hashingConcurrency(config.workers, threads)} at a time)`);
   const shutdown = (signal: string) => {
     log(`latchkey: ${signal} received, finishing requests in flight (pid ${process.pid})`);
     server.close().then(() => process.exit(0), () => process.exit(1));
   };
+  // Before the line that says we are up: a supervisor may send SIGTERM the moment it reads it.
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  const threads = threadPoolSize(config.threadPoolSize);
+  log(`latchkey: serving ${server.issuer} on port ${server.port} (pid ${process.pid}, ${threads} pool threads, password hashing ${hashingConcurrency(config.workers, threads)} at a time)`);
 }
 
 try {
