@@ -28,7 +28,7 @@ describe('WORKERS=2', () => {
     const env = { DATABASE_URL: database.url, KEYS_DIR: path.join(dir, 'keys'), WORKERS: '2' };
     const instance = await spawnLatchkey(env);
     const deadline = Date.now() + 20_000;
-    while ((instance.output().match(/serving /g) ?? []).length < 2) {
+    while ((instance.output().match(/serving .*\n/g) ?? []).length < 2) {
       if (Date.now() > deadline) throw new Error(`second worker did not start:\n${instance.output()}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

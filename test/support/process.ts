@@ -20,7 +20,8 @@ export async function spawnLatchkey(env: Record<string, string>): Promise<Latchk
   const port = await new Promise<number>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /serving \S+ on port (\d+)/.exec(output);
+      // The whole line: a pipe may deliver it in pieces, and tests read what follows the port.
+      const match = /serving \S+ on port (\d+).*\n/.exec(output);
       if (match) resolve(Number(match[1]));
     };
     child.stdout!.on('data', onData);
