@@ -91,7 +91,20 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
 /** Instances starting together race to create knex's bookkeeping tables and then for its migration lock. */
 function isMigrationRace(error: unknown): boolean {
   const { name, code, message } = error as { name?: string; code?: string; message?: string };
-  return name === 'MigrationLocked' || code === '42P07' || isUniqueViolation(error) || /already exists/.test(message ?? '');
+  // SQLITE_BUSY: another process is switching a new file to WAL, which SQLite does not wait for.
+  return name === 'MigrationLocked' || code === '42P07' || code === 'SQLITE_BUSY' || isUniqueViolation(error) || /already exists/.test(message ?? '');
+}
+
+/**
+ * knex creates its lock table and then inserts its one row if the table is empty. Processes that start together on
+ * an empty database can each find it empty and each insert a row; knex then never takes the lock again (it locks by
+ * updating exactly one unlocked row) and every start-up waits until it gives up. The first row is the lock (whoever
+ * holds it locked that one), so the others can go.
+ */
+async function removeDuplicateMigrationLocks(database: Database): Promise<void> {
+  const locks = () => database('knex_migrations_lock');
+  if (!(await database.schema.hasTable('knex_migrations_lock'))) return;
+  await locks().where('index', '>', locks().min('index')).delete();
 }
 
 /**
@@ -109,6 +122,7 @@ export async function migrateDatabase(url: string, options: DatabaseOptions = {}
         return;
       } catch (error) {
         if (!isMigrationRace(error) || Date.now() > deadline) throw error;
+        await removeDuplicateMigrationLocks(database);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

@@ -110,6 +110,24 @@ describe('migrations', () => {
       await fresh.drop();
     }
   });
+
+  it('recovers when processes that started together each left a row in knex\'s lock table', async () => {
+    const fresh = await createTestDatabase(fs.mkdtempSync(path.join(dir, 'locks-')));
+    try {
+      // What two processes leave after both found knex's new lock table empty: its bookkeeping tables, two lock rows.
+      const connection = openDatabase(fresh.url);
+      await connection.migrate.latest({ migrationSource: { getMigrations: async () => [], getMigrationName: String, getMigration: async () => { throw new Error('there are none'); } } });
+      await connection('knex_migrations_lock').insert({ is_locked: 0 });
+      expect(await connection('knex_migrations_lock').count({ count: '*' })).toEqual([{ count: 2 }]);
+      await connection.destroy();
+      await migrateDatabase(fresh.url, {}, 2000);
+      const migrated = openDatabase(fresh.url);
+      expect(await migrated('users').count({ count: '*' })).toEqual([{ count: 0 }]);
+      await migrated.destroy();
+    } finally {
+      await fresh.drop();
+    }
+  });
 });
 
 describe('connection settings', () => {
