@@ -41,6 +41,39 @@ describe('oidc payload store', () => {
     expect(await payloads.find('Grant', 's1', now)).toBeUndefined();
   });
 
+  it('answers each of many lookups made at the same moment with its own row', async () => {
+    // Ids with the characters JSON escapes, since SQLite looks keys asked for together up as one JSON array.
+    const ids = ['plain', 'quote"d', 'back\\slash', 'new\nline', '[1,2]', 'ünï', '🔑', "o'clock"];
+    for (const id of ids) await put('AccessToken', id, { uid: `uid-${id}` });
+    await put('RefreshToken', 'plain');
+    await put('AccessToken', 'stale', { expiresAt: now - 1 });
+    const asked = [
+      ...ids.map((id) => ['AccessToken', id]),
+      ['RefreshToken', 'plain'],
+      ['AccessToken', 'stale'],
+      ['AccessToken', 'missing'],
+      ['Grant', 'plain'],
+      ['AccessToken', 'plain'],
+    ];
+    const together = await Promise.all([
+      ...asked.map(([model, id]) => payloads.find(model, id, now)),
+      ...ids.map((id) => payloads.findByUid('AccessToken', `uid-${id}`, now)),
+    ]);
+    const oneByOne = [];
+    for (const [model, id] of asked) oneByOne.push(await payloads.find(model, id, now));
+    for (const id of ids) oneByOne.push(await payloads.findByUid('AccessToken', `uid-${id}`, now));
+    expect(together).toEqual(oneByOne);
+    expect(together.map((found) => found?.payload ?? null)).toEqual([
+      ...ids.map((id) => ({ jti: id, kind: 'AccessToken' })),
+      { jti: 'plain', kind: 'RefreshToken' },
+      null,
+      null,
+      null,
+      { jti: 'plain', kind: 'AccessToken' },
+      ...ids.map((id) => ({ jti: id, kind: 'AccessToken' })),
+    ]);
+  });
+
   it('replaces a payload on upsert', async () => {
     await put('Grant', 'g-up');
     await payloads.upsert({ model: 'Grant', id: 'g-up', payload: { jti: 'g-up', version: 2 }, expiresAt: now + 60_000 });

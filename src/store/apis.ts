@@ -18,10 +18,14 @@ export type ApiStore = ReturnType<typeof createApiStore>;
 
 export function createApiStore(database: Database) {
   const statements = preparedStatements(database);
+  const lookupApi = statements.lookup<ApiRow>({
+    one: 'select * from apis where audience = ?',
+    many: 'select keys.key as key_index, apis.* from json_each(?) as keys join apis on apis.audience = keys.value ->> 0',
+  });
   return {
     async find(audience: string): Promise<Api | undefined> {
       if (!isStorableText(audience)) return undefined;
-      const [row] = await statements.rows<ApiRow>('select * from apis where audience = ?', [audience]);
+      const row = await lookupApi([audience]);
       return row && fromRow(row);
     },
     async list(): Promise<Api[]> {

@@ -56,10 +56,14 @@ export type ClientStore = ReturnType<typeof createClientStore>;
 
 export function createClientStore(database: Database) {
   const statements = preparedStatements(database);
+  const lookupClient = statements.lookup<ClientRow>({
+    one: 'select * from clients where client_id = ?',
+    many: 'select keys.key as key_index, clients.* from json_each(?) as keys join clients on clients.client_id = keys.value ->> 0',
+  });
   return {
     async find(clientId: string): Promise<Client | undefined> {
       if (!isStorableText(clientId)) return undefined;
-      const [row] = await statements.rows<ClientRow>('select * from clients where client_id = ?', [clientId]);
+      const row = await lookupClient([clientId]);
       return row && fromRow(row);
     },
     async list(): Promise<Client[]> {

@@ -45,17 +45,23 @@ export function createOidcPayloadStore(database: Database) {
     rows.filter((row) => row.model === 'Session').map((row) => row.session);
 
   const statements = preparedStatements(database);
-  const selectBy = (column: 'id' | 'uid' | 'user_code') =>
-    `select payload, consumed_at, expires_at from oidc_payloads where model = ? and ${column} = ? and (expires_at is null or expires_at > ?) limit 1`;
-  const findSql = { id: selectBy('id'), uid: selectBy('uid'), user_code: selectBy('user_code') };
+  const lookupBy = (column: 'id' | 'uid' | 'user_code') =>
+    statements.lookup<PayloadRow>({
+      one: `select payload, consumed_at, expires_at from oidc_payloads
+        where model = ? and ${column} = ? and (expires_at is null or expires_at > ?) limit 1`,
+      many: `select keys.key as key_index, p.payload, p.consumed_at, p.expires_at from json_each(?) as keys
+        join oidc_payloads as p on p.model = keys.value ->> 0 and p.${column} = keys.value ->> 1
+        where p.expires_at is null or p.expires_at > keys.value ->> 2`,
+    });
+  const lookups = { id: lookupBy('id'), uid: lookupBy('uid'), user_code: lookupBy('user_code') };
   const upsertSql = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, expires_at)
     values (?, ?, ?, ?, ?, ?, ?, ?)
     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
       user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`;
 
-  async function findBy(column: keyof typeof findSql, model: string, value: string, now: number): Promise<StoredPayload | undefined> {
+  async function findBy(column: keyof typeof lookups, model: string, value: string, now: number): Promise<StoredPayload | undefined> {
     if (!isStorableText(model) || !isStorableText(value)) return undefined;
-    const [row] = await statements.rows<PayloadRow>(findSql[column], [model, value, now]);
+    const row = await lookups[column]([model, value, now]);
     if (!row) return undefined;
     return { payload: JSON.parse(row.payload), consumedAt: row.consumed_at === null ? null : Number(row.consumed_at) };
   }

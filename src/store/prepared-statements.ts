@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from '../database.js';
+import { batchedLookup, type Lookup } from './batched-lookup.js';
 
 /** A value bound to one `?` placeholder. */
 export type Binding = string | number | boolean | null;
@@ -45,6 +46,11 @@ export type PreparedStatements = {
   rows<Row>(sql: string, bindings: Binding[]): Promise<Row[]>;
   /** Runs an INSERT, UPDATE or DELETE and returns how many rows it changed. */
   run(sql: string, bindings: Binding[]): Promise<number>;
+  /**
+   * Finds at most one row per key. PostgreSQL runs `query.one` (a `?` per value of the key) for each key; SQLite
+   * runs `query.many` once for all the keys asked for in the same turn of the event loop (see batchedLookup).
+   */
+  lookup<Row>(query: { one: string; many: string }): Lookup<Row>;
 };
 
 type SqliteClient = {
@@ -76,17 +82,20 @@ function sqliteStatements(client: SqliteClient): PreparedStatements {
     }
   }
 
+  // all() steps the statement to its end, which ends its read transaction; get() would leave it open.
+  const rows = <Row>(sql: string, bindings: Binding[]) => withStatement(sql, (statement) => new Promise<Row[]>((resolve, reject) => {
+    statement.all(bindings, (error, found) => (error ? reject(error) : resolve(found as Row[])));
+  }));
+
   return {
-    // all() steps the statement to its end, which ends its read transaction; get() would leave it open.
-    rows: <Row>(sql: string, bindings: Binding[]) => withStatement(sql, (statement) => new Promise<Row[]>((resolve, reject) => {
-      statement.all(bindings, (error, rows) => (error ? reject(error) : resolve(rows as Row[])));
-    })),
+    rows,
     run: (sql, bindings) => withStatement(sql, (statement) => new Promise<number>((resolve, reject) => {
       statement.run(bindings, function (error) {
         if (error) reject(error);
         else resolve(this.changes);
       });
     })),
+    lookup: <Row>(query: { many: string }) => batchedLookup<Row>(rows, query.many),
   };
 }
 
@@ -98,12 +107,12 @@ function sqliteStatements(client: SqliteClient): PreparedStatements {
  */
 export function preparedStatements(database: Database): PreparedStatements {
   if (database.client.config.client === 'sqlite3') return sqliteStatements(database.client as unknown as SqliteClient);
+  const rows = async <Row>(sql: string, bindings: Binding[]) => (await database.raw(sql, bindings as Knex.RawBinding[])).rows as Row[];
   return {
-    async rows<Row>(sql: string, bindings: Binding[]) {
-      return (await database.raw(sql, bindings as Knex.RawBinding[])).rows as Row[];
-    },
+    rows,
     async run(sql, bindings) {
       return (await database.raw(sql, bindings as Knex.RawBinding[])).rowCount as number;
     },
+    lookup: <Row>(query: { one: string }) => async (key: Binding[]) => (await rows<Row>(query.one, key))[0],
   };
 }

@@ -69,10 +69,14 @@ export type UserStore = ReturnType<typeof createUserStore>;
 
 export function createUserStore(database: Database) {
   const statements = preparedStatements(database);
+  const lookupUser = statements.lookup<UserRow>({
+    one: 'select * from users where id = ?',
+    many: 'select keys.key as key_index, users.* from json_each(?) as keys join users on users.id = keys.value ->> 0',
+  });
   return {
     async find(id: string): Promise<User | undefined> {
       if (!isStorableText(id)) return undefined;
-      const [row] = await statements.rows<UserRow>('select * from users where id = ?', [id]);
+      const row = await lookupUser([id]);
       return row && fromRow(row);
     },
     /** `email` must already be normalised by the caller. */
