@@ -63,7 +63,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       if (token.kind !== 'AccessToken' || !token.resourceServer || !token.grantId) return undefined;
       const grant = ctx.oidc.entities.Grant ?? await ctx.oidc.provider.Grant.find(token.grantId);
       if (!grant?.getOIDCScope().split(' ').includes('email')) return undefined;
-      const account = await deps.findAccount(ctx, token.accountId);
+      // The token endpoint has loaded the account already (refresh, code); load it again only when it has not.
+      const loaded = ctx.oidc.entities.Account;
+      const account = loaded?.accountId === token.accountId ? loaded : await deps.findAccount(ctx, token.accountId);
       const claims = await account?.claims('userinfo', 'email', {}, []);
       return claims?.email ? { email: claims.email } : undefined;
     },
