@@ -40,6 +40,14 @@ describe('batched lookups', () => {
     expect(bound).toHaveLength(2);
   });
 
+  it('answer the other keys of a batch when one key cannot be stored or matched (a lone surrogate from a hostile request)', async () => {
+    const { bound, selectRows } = counted();
+    const colour = batchedLookup<{ name: string; hex: string }>(selectRows, byName);
+    const found = await Promise.all(['\ud800', 'green', 'a\udfffb', '\u2028'].map((name) => colour([name])));
+    expect(found).toEqual([undefined, { name: 'green', hex: '#0f0' }, undefined, undefined]);
+    expect(bound).toHaveLength(1);
+  });
+
   it('split a burst into statements of at most 200 keys', async () => {
     const { bound, selectRows } = counted();
     const colour = batchedLookup<{ name: string }>(selectRows, byName);
