@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import argon2 from 'argon2';
 import * as jose from 'jose';
 import { passwordHashOptions } from '../src/accounts/passwords.js';
-import { runLoad, type LoadResult } from './load.js';
+import { runLoad, type LoadOptions, type LoadResult } from './load.js';
 
 /** RS256 signatures per second with jose on one thread (one core): what bounds every JWT-issuing scenario. */
 export async function measureRs256SignsPerSecond(durationMs: number): Promise<number> {
@@ -47,6 +47,41 @@ export async function measureBareKoa(options: { connections: number; warmupSecon
     const url = `http://127.0.0.1:${port}/.well-known/openid-configuration`;
     await runLoad({ url, connections: options.connections, duration: options.warmupSeconds });
     return await runLoad({ url, connections: options.connections, duration: options.durationSeconds, pid: child.pid! });
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/**
+ * oidc-provider alone (its in-memory adapter, none of Latchkey's middleware, `oidc-provider-alone.ts` in its own
+ * process): the ceiling of userinfo and introspection, which are the library's work plus five or six lookups.
+ */
+export async function measureOidcProviderAlone(options: { connections: number; warmupSeconds: number; durationSeconds: number }): Promise<{ userinfo: number; introspection: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./oidc-provider-alone.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let warnings = '';
+  child.stderr!.on('data', (chunk: Buffer) => (warnings = (warnings + chunk.toString()).slice(-2000)));
+  try {
+    const [port, token] = await new Promise<string[]>((resolve, reject) => {
+      child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim().split(' ')));
+      child.once('exit', (code) => reject(new Error(`oidc-provider alone exited (${code}): ${warnings}`)));
+    });
+    const base = `http://127.0.0.1:${port}`;
+    /** Requests per second; every answer must contain `expected` (a 200 that says the token is inactive is cheap). */
+    const measure = async (expected: string, load: Omit<LoadOptions, 'connections'>) => {
+      let unexpected = 0;
+      const onResponse = (_status: number, body: string) => void (body.includes(expected) || (unexpected += 1));
+      await runLoad({ ...load, onResponse, connections: options.connections, duration: options.warmupSeconds });
+      const result = await runLoad({ ...load, onResponse, connections: options.connections, duration: options.durationSeconds, pid: child.pid! });
+      if (result.failures + unexpected > 0) throw new Error(`oidc-provider alone failed ${result.failures + unexpected} requests to ${load.url}`);
+      return result.requestsPerSecond;
+    };
+    return {
+      userinfo: await measure('"sub":"bench-account"', { url: `${base}/me`, headers: { authorization: `Bearer ${token}` } }),
+      introspection: await measure('"active":true', {
+        url: `${base}/token/introspection`, method: 'POST', body: `token=${token}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('bench:bench%20secret').toString('base64')}` },
+      }),
+    };
   } finally {
     child.kill('SIGKILL');
   }

@@ -1,7 +1,7 @@
 import type { ScenarioResult, Timing } from './scenarios.js';
 import type { TargetCheck } from './targets.js';
 
-export type Ceilings = { rs256: number; argon2: number; bareKoa: number };
+export type Ceilings = { rs256: number; argon2: number; bareKoa: number; providerUserinfo: number; providerIntrospection: number };
 export type WorkersRun = { workers: number; startupMs: number; idleRssBytes: number; scenarios: ScenarioResult[] };
 export type BenchReport = {
   date: string;
@@ -22,6 +22,8 @@ const ceilingLabels: Record<keyof Ceilings, string> = {
   rs256: 'RS256 signs/s (1 core)',
   argon2: 'argon2id hashes/s',
   bareKoa: 'bare Koa req/s',
+  providerUserinfo: 'oidc-provider alone, userinfo req/s',
+  providerIntrospection: 'oidc-provider alone, introspection req/s',
 };
 
 const megabytes = (bytes: number | null) => (bytes === null ? '–' : (bytes / 2 ** 20).toFixed(0));

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { measureArgon2HashesPerSecond, measureBareKoa, measureRs256SignsPerSecond } from './ceilings.js';
+import { measureArgon2HashesPerSecond, measureBareKoa, measureOidcProviderAlone, measureRs256SignsPerSecond } from './ceilings.js';
 import { startBenchServer } from './latchkey-process.js';
 import { sampleTree } from './process-stats.js';
 import { renderMarkdown, type BenchReport, type Ceilings, type WorkersRun } from './report.js';
@@ -53,15 +53,20 @@ log(`bench: ${isSmoke ? 'smoke run' : 'full run'}, ${timing.durationSeconds}s pe
 // kept its speed (a VM's neighbours can take a third of it away for minutes).
 const ceilingSeconds = isSmoke ? 0.5 : 3;
 async function measureCeilings(): Promise<Ceilings> {
-  const bareKoa = await measureBareKoa({ connections: timing.connections, warmupSeconds: timing.warmupSeconds, durationSeconds: ceilingSeconds * 2 });
+  const load = { connections: timing.connections, warmupSeconds: timing.warmupSeconds, durationSeconds: ceilingSeconds * 2 };
+  const bareKoa = await measureBareKoa(load);
+  const providerAlone = await measureOidcProviderAlone(load);
   return {
     rs256: await measureRs256SignsPerSecond(ceilingSeconds * 1000),
     argon2: await measureArgon2HashesPerSecond(ceilingSeconds * 1000, timing.signInConcurrency),
     bareKoa: bareKoa.requestsPerSecond,
+    providerUserinfo: providerAlone.userinfo,
+    providerIntrospection: providerAlone.introspection,
   };
 }
 const describeCeilings = (measured: Ceilings) =>
-  `RS256 ${Math.round(measured.rs256)} signs/s (one core), argon2id ${Math.round(measured.argon2)} hashes/s (all cores), bare Koa ${Math.round(measured.bareKoa)} req/s`;
+  `RS256 ${Math.round(measured.rs256)} signs/s (one core), argon2id ${Math.round(measured.argon2)} hashes/s (all cores), bare Koa ${Math.round(measured.bareKoa)} req/s, ` +
+  `oidc-provider alone ${Math.round(measured.providerUserinfo)} userinfo and ${Math.round(measured.providerIntrospection)} introspection req/s`;
 const ceilings = await measureCeilings();
 log(`ceilings: ${describeCeilings(ceilings)}`);
 

@@ -14,7 +14,7 @@ export type Timing = {
 };
 
 /** What bounds a scenario on this machine, so its result can be read as a fraction of what is possible. */
-export type CeilingName = 'bareKoa' | 'rs256' | 'argon2';
+export type CeilingName = 'bareKoa' | 'rs256' | 'argon2' | 'providerUserinfo' | 'providerIntrospection';
 
 export type ScenarioResult = LoadResult & {
   name: string;
@@ -156,14 +156,14 @@ export async function runScenarios(fixture: Fixture, timing: Timing, log: (line:
   const opaque = (await tokensFor(20, fixture.app)).map((tokens) => tokens.access_token);
   if (opaque[0].includes('.')) throw new Error('expected an opaque access token without resource');
   let next = 0;
-  await scenario('userinfo (opaque token)', 'bareKoa', 1, () => warmThenMeasure(timing, {
+  await scenario('userinfo (opaque token)', 'providerUserinfo', 1, () => warmThenMeasure(timing, {
     url: `${origin}/me`, connections, pid,
     setupRequest(request) {
       request.headers = { ...request.headers, authorization: `Bearer ${opaque[next++ % opaque.length]}` };
       return request;
     },
   }));
-  await scenario('introspection', 'bareKoa', 1, async () => {
+  await scenario('introspection', 'providerIntrospection', 1, async () => {
     let inactive = 0;
     const result = await warmThenMeasure(timing, {
       url: `${origin}/token/introspection`, connections, pid, method: 'POST',
