@@ -59,6 +59,9 @@ describe('benchmark report', () => {
     const steady = renderMarkdown(report({ rs256: 2400, argon2: 82, bareKoa: 38_000, providerUserinfo: 3400, providerIntrospection: 3900 }, { one: 52, two: 56 }));
     expect(steady).toContain('| bare Koa req/s | 40000 | 38000 | -5 % |');
     expect(steady).not.toContain('speed changed');
+    // userinfo is read against oidc-provider alone, which is its work without our store and middleware.
+    expect(steady).toContain('| oidc-provider alone, userinfo req/s | 3500 | 3400 | -3 % |');
+    expect(steady).toMatch(/\| userinfo \(opaque token\) \| 2000 \|.*\| 3500 \(providerUserinfo\) \| 57 % \|/);
     const disturbed = renderMarkdown(report({ rs256: 2400, argon2: 82, bareKoa: 26_000, providerUserinfo: 3400, providerIntrospection: 3900 }, { one: 52, two: 56 }));
     expect(disturbed).toContain('| bare Koa req/s | 40000 | 26000 | -35 % |');
     expect(disturbed).toContain("**The machine's speed changed by more than 15 % during this run**");
