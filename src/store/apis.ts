@@ -1,5 +1,5 @@
 import { isStorableText, type Database } from '../database.js';
-import { preparedStatements } from './prepared-statements.js';
+import { preparedStatements, rowByColumn } from './prepared-statements.js';
 
 /** A resource server (RFC 8707 resource indicator) that receives JWT access tokens. */
 export type Api = {
@@ -18,10 +18,7 @@ export type ApiStore = ReturnType<typeof createApiStore>;
 
 export function createApiStore(database: Database) {
   const statements = preparedStatements(database);
-  const lookupApi = statements.lookup<ApiRow>({
-    one: 'select * from apis where audience = ?',
-    many: 'select keys.key as key_index, apis.* from json_each(?) as keys join apis on apis.audience = keys.value ->> 0',
-  });
+  const lookupApi = statements.lookup<ApiRow>(rowByColumn('apis', 'audience'));
   return {
     async find(audience: string): Promise<Api | undefined> {
       if (!isStorableText(audience)) return undefined;

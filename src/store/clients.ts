@@ -1,5 +1,5 @@
 import { isStorableText, isUniqueViolation, type Database } from '../database.js';
-import { preparedStatements } from './prepared-statements.js';
+import { preparedStatements, rowByColumn } from './prepared-statements.js';
 
 export type Client = {
   clientId: string;
@@ -56,10 +56,7 @@ export type ClientStore = ReturnType<typeof createClientStore>;
 
 export function createClientStore(database: Database) {
   const statements = preparedStatements(database);
-  const lookupClient = statements.lookup<ClientRow>({
-    one: 'select * from clients where client_id = ?',
-    many: 'select keys.key as key_index, clients.* from json_each(?) as keys join clients on clients.client_id = keys.value ->> 0',
-  });
+  const lookupClient = statements.lookup<ClientRow>(rowByColumn('clients', 'client_id'));
   return {
     async find(clientId: string): Promise<Client | undefined> {
       if (!isStorableText(clientId)) return undefined;

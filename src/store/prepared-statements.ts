@@ -53,6 +53,14 @@ export type PreparedStatements = {
   lookup<Row>(query: { one: string; many: string }): Lookup<Row>;
 };
 
+/** The lookup of a whole row by one column (a constant table and column name, never input). */
+export function rowByColumn(table: string, column: string): { one: string; many: string } {
+  return {
+    one: `select * from ${table} where ${column} = ?`,
+    many: `select keys.key as key_index, ${table}.* from json_each(?) as keys join ${table} on ${table}.${column} = keys.value ->> 0`,
+  };
+}
+
 type SqliteClient = {
   acquireConnection(): Promise<SqliteConnection>;
   releaseConnection(connection: SqliteConnection): Promise<unknown>;

@@ -1,5 +1,5 @@
 import { isStorableText, isUniqueViolation, type Database } from '../database.js';
-import { preparedStatements } from './prepared-statements.js';
+import { preparedStatements, rowByColumn } from './prepared-statements.js';
 
 export type User = {
   id: string;
@@ -69,10 +69,7 @@ export type UserStore = ReturnType<typeof createUserStore>;
 
 export function createUserStore(database: Database) {
   const statements = preparedStatements(database);
-  const lookupUser = statements.lookup<UserRow>({
-    one: 'select * from users where id = ?',
-    many: 'select keys.key as key_index, users.* from json_each(?) as keys join users on users.id = keys.value ->> 0',
-  });
+  const lookupUser = statements.lookup<UserRow>(rowByColumn('users', 'id'));
   return {
     async find(id: string): Promise<User | undefined> {
       if (!isStorableText(id)) return undefined;
