@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
 import argon2 from 'argon2';
 import * as jose from 'jose';
 import { passwordHashOptions } from '../src/accounts/passwords.js';
@@ -36,14 +37,30 @@ export async function measureArgon2HashesPerSecond(durationMs: number, concurren
   return count / ((performance.now() - started) / 1000);
 }
 
+/**
+ * Starts one of the bench's own ceiling apps (`file`, next to this one) in its own process and waits for the line
+ * it prints when it listens. A pipe may deliver that line in pieces, so it is read whole.
+ */
+async function startCeilingApp(file: string): Promise<{ child: ChildProcess; readyLine: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL(file, import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  try {
+    const readyLine = await new Promise<string>((resolve, reject) => {
+      readline.createInterface({ input: child.stdout! }).once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`${file} exited (${code}): ${stderr}`)));
+    });
+    return { child, readyLine };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
+
 /** A bare Koa app serving one static JSON document, in its own process: the HTTP ceiling of Node + Koa here. */
 export async function measureBareKoa(options: { connections: number; warmupSeconds: number; durationSeconds: number }): Promise<LoadResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./bare-koa.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child, readyLine: port } = await startCeilingApp('./bare-koa.ts');
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
-      child.once('exit', (code) => reject(new Error(`bare Koa app exited (${code})`)));
-    });
     const url = `http://127.0.0.1:${port}/.well-known/openid-configuration`;
     await runLoad({ url, connections: options.connections, duration: options.warmupSeconds });
     return await runLoad({ url, connections: options.connections, duration: options.durationSeconds, pid: child.pid! });
@@ -57,14 +74,9 @@ export async function measureBareKoa(options: { connections: number; warmupSecon
  * process): the ceiling of userinfo and introspection, which are the library's work plus five or six lookups.
  */
 export async function measureOidcProviderAlone(options: { connections: number; warmupSeconds: number; durationSeconds: number }): Promise<{ userinfo: number; introspection: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./oidc-provider-alone.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let warnings = '';
-  child.stderr!.on('data', (chunk: Buffer) => (warnings = (warnings + chunk.toString()).slice(-2000)));
+  const { child, readyLine } = await startCeilingApp('./oidc-provider-alone.ts');
   try {
-    const [port, token] = await new Promise<string[]>((resolve, reject) => {
-      child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim().split(' ')));
-      child.once('exit', (code) => reject(new Error(`oidc-provider alone exited (${code}): ${warnings}`)));
-    });
+    const [port, token] = readyLine.split(' ');
     const base = `http://127.0.0.1:${port}`;
     /** Requests per second; every answer must contain `expected` (a 200 that says the token is inactive is cheap). */
     const measure = async (expected: string, load: Omit<LoadOptions, 'connections'>) => {
