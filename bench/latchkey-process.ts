@@ -30,24 +30,24 @@ export async function startBenchServer(env: Record<string, string>, workers: num
   let output = '';
   const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-20_000); };
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const ports: number[] = [];
+  // Requests go to the issuer the server announces: Latchkey answers no other host name (421).
+  const origin = await new Promise<string>((resolve, reject) => {
+    const issuers: string[] = [];
     let pending = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       keep(chunk);
-      if (ports.length >= workers) return;
+      if (issuers.length >= workers) return;
       const lines = (pending + chunk.toString()).split('\n');
       pending = lines.pop()!;
       for (const line of lines) {
-        const match = /serving \S+ on port (\d+)/.exec(line);
-        if (match) ports.push(Number(match[1]));
+        const match = /serving (\S+) on port \d+/.exec(line);
+        if (match) issuers.push(match[1]);
       }
-      if (ports.length >= workers) resolve(ports[0]);
+      if (issuers.length >= workers) resolve(issuers[0]);
     });
     child.stderr!.on('data', keep);
     exited.then((code) => reject(new Error(`latchkey exited (${code}) before serving:\n${output}`)));
   });
-  const origin = `http://127.0.0.1:${port}`;
   for (;;) {
     const response = await fetch(`${origin}/.well-known/openid-configuration`).catch(() => null);
     if (response?.ok) {

@@ -5,6 +5,7 @@ import { createLoginThrottle } from './accounts/login-throttle.js';
 import type { Config } from './config.js';
 import { isDatabaseReachable } from './database.js';
 import { createHttpRoutes } from './http-routes.js';
+import { bindRequestsToIssuer, refuseOtherHosts } from './issuer-origin.js';
 import { createInteractionRoutes } from './interaction/routes.js';
 import { createAdapterFactory } from './oidc/adapter.js';
 import { auditProviderEvents } from './oidc/audit-events.js';
@@ -96,7 +97,9 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, log);
     auditProviderEvents(provider, audit);
+    bindRequestsToIssuer(provider, issuer);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
+    provider.use(refuseOtherHosts({ issuer, openPaths: ['/healthz'], refuse: pages.refuse }));
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: () => isDatabaseReachable(database) }));
     provider.use(createInteractionRoutes({ provider, accounts: services.accounts, throttle, audit, views, csrfKey: cookieSecrets.csrfKey }));

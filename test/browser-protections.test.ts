@@ -2,6 +2,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBrowser, type Page } from './support/browser.js';
 import { createClient, createUser, password } from './support/fixtures.js';
+import { sendHttp } from './support/raw-http.js';
 import { authorize, discoverRp, redirectUri, signIn } from './support/rp.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -15,11 +16,6 @@ async function authorizationUrl(base: string, clientId: string) {
     code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
     code_challenge_method: 'S256',
   })}`;
-}
-
-/** The first request of a sign-in, without a browser: the raw response. */
-async function startAuthorization(base: string, clientId: string, headers: Record<string, string> = {}) {
-  return fetch(await authorizationUrl(base, clientId), { redirect: 'manual', headers });
 }
 
 function expectProtectiveHeaders(headers: Headers) {
@@ -123,19 +119,31 @@ describe('on an http issuer with no proxy in front', () => {
 
 describe('on an https issuer behind a TLS-terminating proxy (TRUST_PROXY=1)', () => {
   let server: TestServer;
-  let base: string;
   let clientId: string;
 
   beforeAll(async () => {
     // The issuer is the proxy's public URL; the test talks to Latchkey's own port, as the proxy would.
     server = await startTestServer({ issuer: 'https://id.example.test', trustedProxyCount: 1 });
-    base = `http://127.0.0.1:${server.port}`;
     clientId = (await createClient(server.services)).clientId;
   });
   afterAll(() => server.close());
 
+  /** A request as the proxy forwards it: the public Host passed on unchanged (fetch cannot send its own Host). */
+  async function viaProxy(target: string, headers: Record<string, string> = {}, post?: string) {
+    const answer = await sendHttp(server.port, {
+      target, method: post === undefined ? 'GET' : 'POST', body: post,
+      headers: { host: 'id.example.test', ...(post === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }), ...headers },
+    });
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(answer.headers)) {
+      for (const one of [value ?? []].flat()) responseHeaders.append(name, one);
+    }
+    return { status: answer.status, headers: responseHeaders, text: answer.body };
+  }
+  const startAuthorizationViaProxy = async (headers: Record<string, string> = {}) => viaProxy(await authorizationUrl('', clientId), headers);
+
   it('marks every cookie Secure and sends HSTS when the proxy says the request came over https', async () => {
-    const response = await startAuthorization(base, clientId, { 'x-forwarded-proto': 'https' });
+    const response = await startAuthorizationViaProxy({ 'x-forwarded-proto': 'https' });
     expect(response.status).toBe(303);
     expect(response.headers.get('strict-transport-security')).toBe('max-age=31536000');
     const cookies = response.headers.getSetCookie();
@@ -145,28 +153,23 @@ describe('on an https issuer behind a TLS-terminating proxy (TRUST_PROXY=1)', ()
   });
 
   it('refuses a request that did not come over https, so no cookie is ever sent in clear text', async () => {
-    const response = await startAuthorization(base, clientId);
+    const response = await startAuthorizationViaProxy();
     expect(response.status).toBe(403);
     expect(response.headers.getSetCookie()).toEqual([]);
-    expect(await response.text()).toContain('HTTPS required');
-    // Load-balancer health probes speak plain HTTP.
-    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect(response.text).toContain('HTTPS required');
+    // Load-balancer health probes speak plain HTTP, to the address.
+    expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
   });
 
   it('takes the client IP from the address the proxy appended, not from what the client put in front of it', async () => {
     const user = await createUser(server.services);
     const headers = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '10.9.9.9, 198.51.100.7' };
-    const first = await startAuthorization(base, clientId, headers);
+    const first = await startAuthorizationViaProxy(headers);
     const cookie = first.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
-    const loginUrl = new URL(first.headers.get('location')!, base).pathname;
-    const login = await fetch(`${base}${loginUrl}`, { headers: { ...headers, cookie } });
-    const csrf = (await login.text()).match(/name="csrf" value="([^"]+)"/)![1];
-    await fetch(`${base}${loginUrl}/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { ...headers, cookie, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ email: user.email, password: 'wrong password', csrf }),
-    });
+    const loginUrl = new URL(first.headers.get('location')!, server.issuer).pathname;
+    const login = await viaProxy(loginUrl, { ...headers, cookie });
+    const csrf = login.text.match(/name="csrf" value="([^"]+)"/)![1];
+    await viaProxy(`${loginUrl}/login`, { ...headers, cookie }, new URLSearchParams({ email: user.email, password: 'wrong password', csrf }).toString());
     await server.services.audit.settled();
     const [failure] = await server.services.auditEvents.list({ email: user.email, limit: 10 });
     expect(failure).toMatchObject({ type: 'sign_in.failure', ip: '198.51.100.7' });

@@ -12,6 +12,7 @@ import { createBrowser } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { spawnLatchkey, type LatchkeyProcess } from './support/process.js';
+import { sendHttp } from './support/raw-http.js';
 import { authorize, discoverRp, signIn } from './support/rp.js';
 
 const audience = 'https://api.example.test';
@@ -108,8 +109,9 @@ describe('two Latchkey processes sharing one database and keys directory', () =>
       balancer.route(index);
       return decodeProtectedHeader((await oidc.clientCredentialsGrant(service, { resource: audience })).access_token).kid;
     };
+    // Straight to one instance, past the balancer, but addressed to the issuer's host as the balancer forwards it.
     const jwksAt = async (port: number) =>
-      ((await (await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+      (JSON.parse((await sendHttp(port, { target: '/.well-known/jwks.json', headers: { host: new URL(env.ISSUER).host } })).body) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
 
     const oldKid = await kidAt(1);
     const rotated = await rotateSigningKey(env.KEYS_DIR, { activationDelaySeconds: 2 });

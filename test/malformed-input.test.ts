@@ -14,7 +14,8 @@ import { startTestServer, type TestServer } from './support/server.js';
  */
 
 let server: TestServer;
-let base: string; // the raw requests go to 127.0.0.1; the browser (cookies) uses the issuer's host
+let base: string; // the issuer: Latchkey answers no other host (raw requests connect to 127.0.0.1 and name it in Host)
+let host: string;
 let rp: oidc.Configuration;
 let clientId: string;
 let basicAuth: string;
@@ -26,7 +27,8 @@ let endpoints: {
 
 beforeAll(async () => {
   server = await startTestServer();
-  base = `http://127.0.0.1:${server.port}`;
+  base = server.issuer;
+  host = new URL(server.issuer).host;
   const client = await createClient(server.services);
   clientId = client.clientId;
   basicAuth = `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`;
@@ -135,12 +137,12 @@ function sendRaw(head: string, body: Buffer[], endAfterWriting = false): Promise
 function postChunked(path: string, totalBytes: number, accept = '*/*'): Promise<Answer> {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   const chunks = Array.from({ length: Math.ceil(totalBytes / chunk.length) }, () => Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]));
-  return sendRaw(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: ${accept}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n`, [...chunks, Buffer.from('0\r\n\r\n')]);
+  return sendRaw(`POST ${path} HTTP/1.1\r\nHost: ${host}\r\nAccept: ${accept}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n`, [...chunks, Buffer.from('0\r\n\r\n')]);
 }
 
 /** Announces 100 bytes, sends 10 and half-closes: the body ends early. */
 function postShort(path: string): Promise<Answer> {
-  return sendRaw(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n`, [Buffer.from('grant_type')], true);
+  return sendRaw(`POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n`, [Buffer.from('grant_type')], true);
 }
 
 /** The body tells nothing about the code: no stack frames, no source or dependency paths, no error dumps. */
@@ -328,7 +330,7 @@ describe('the browser endpoints, hand-picked malformed requests', () => {
       socket.on('data', (chunk) => { received += chunk.toString('latin1'); });
       socket.on('end', () => resolve(received));
       socket.on('error', reject);
-      socket.write(bytes('GET /auth?client_id=', [0xff, 0xfe], ' HTTP/1.1\r\nHost: x\r\nX-Bad: a', [0x00], 'b\r\n\r\n'));
+      socket.write(bytes('GET /auth?client_id=', [0xff, 0xfe], ` HTTP/1.1\r\nHost: ${host}\r\nX-Bad: a`, [0x00], 'b\r\n\r\n'));
     });
     expect(reply).toMatch(/^HTTP\/1\.1 400 /);
     expect(reply).not.toContain('    at ');

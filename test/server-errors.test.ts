@@ -23,7 +23,7 @@ function sendRaw(request: string): Promise<string> {
 
 describe('errors a client causes', () => {
   it('logs a request body cut short as a client fault through the JSON log, with no stack trace', async () => {
-    const status = await sendRaw('POST /token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=x');
+    const status = await sendRaw(`POST /token HTTP/1.1\r\nHost: ${new URL(server.issuer).host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=x`);
     expect(status).toMatch(/^HTTP\/1\.1 4\d\d/);
     await expect.poll(() => lines.some((line) => line.includes('"event":"http_error"'))).toBe(true);
     const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.event === 'http_error');

@@ -1,3 +1,4 @@
+import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Views } from '../views.js';
 
@@ -12,6 +13,21 @@ export function createProviderPages(views: Views) {
         message: out.error_description ?? 'The request could not be completed.',
         code: out.error,
       });
+    },
+    /**
+     * A request refused before oidc-provider reads it (another host, parameters over the limit): the OAuth error as
+     * JSON, or the error page (with `link`, an address on the issuer's origin, to go to instead) for a client that
+     * prefers HTML, as browsers do.
+     */
+    refuse(ctx: Context, status: number, out: { error: string; error_description: string }, link?: string) {
+      ctx.status = status;
+      ctx.set('Cache-Control', 'no-store');
+      if (ctx.accepts('json', 'html') !== 'html') {
+        ctx.body = out;
+        return;
+      }
+      ctx.type = 'html';
+      ctx.body = views.render('error', { title: 'Error', message: out.error_description, code: out.error, link });
     },
     async logoutSource(ctx: KoaContextWithOIDC, form: string) {
       ctx.type = 'html';

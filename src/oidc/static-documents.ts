@@ -7,8 +7,10 @@ type Cached = { body: string; type: string; etag: string };
  * Discovery and the JWKS change only when the provider is rebuilt (a key rotation builds a new one), yet oidc-provider
  * assembles and serialises them on every request. This middleware, created with each provider, lets oidc-provider
  * answer the first GET, keeps that body serialised once, and serves it from then on with an ETag (If-None-Match → 304)
- * and the same CORS answer oidc-provider gives these public documents (any origin, `Vary: Origin`). Preflights and
- * every other request still go to oidc-provider.
+ * and CORS open to any origin. Preflights and every other request still go to oidc-provider.
+ * The cache is keyed by path alone, which is right only because nothing in these answers comes from the request:
+ * every URL in them derives from the issuer (issuer-origin.ts), and CORS is `*` rather than the caller's Origin
+ * echoed, so every client and every cache in between gets the same bytes (no credentials are involved).
  */
 export function serveStaticDocuments(documents: Record<string, { maxAgeSeconds: number }>) {
   const cache = new Map<string, Cached>();
@@ -23,8 +25,8 @@ export function serveStaticDocuments(documents: Record<string, { maxAgeSeconds: 
       cached = { body, type: ctx.response.get('Content-Type'), etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
       cache.set(ctx.path, cached);
     }
-    ctx.vary('Origin');
-    ctx.set('Access-Control-Allow-Origin', ctx.get('Origin') || '*');
+    ctx.remove('Vary');
+    ctx.set('Access-Control-Allow-Origin', '*');
     ctx.set('Cache-Control', `public, max-age=${document.maxAgeSeconds}`);
     ctx.etag = cached.etag;
     ctx.type = cached.type;
