@@ -12,6 +12,18 @@ export type Config = {
   refreshTokenTtlSeconds: number;
   idTokenTtlSeconds: number;
   sessionTtlSeconds: number;
+  /**
+   * Lifetime of a session nobody has signed in to (a cookie-less visit to the logout endpoint stores one): long
+   * enough to answer the logout page, far shorter than `sessionTtlSeconds`, so anonymous visits cannot pile up rows.
+   */
+  anonymousSessionTtlSeconds: number;
+  /** Lifetime of a sign-in in progress (oidc-provider's interaction, created by every authorization request). */
+  interactionTtlSeconds: number;
+  /**
+   * The largest query string plus body accepted by the routes where an anonymous request stores what it sent
+   * (authorization, pushed authorization and end-session requests); a larger one gets `invalid_request`.
+   */
+  anonymousRequestMaxBytes: number;
   keysReloadIntervalSeconds: number;
   keysActivationDelaySeconds: number;
   workers: number;
@@ -159,6 +171,23 @@ function readLoginThrottle(env: Env, problems: string[]): LoginThrottleSettings 
   return settings;
 }
 
+function readAnonymousSessionTtl(env: Env, sessionTtlSeconds: number, problems: string[]): number {
+  const value = readPositiveInteger(env, 'ANONYMOUS_SESSION_TTL', Math.min(600, sessionTtlSeconds), problems);
+  if (value > sessionTtlSeconds) problems.push(`ANONYMOUS_SESSION_TTL (${value}) must not exceed SESSION_TTL (${sessionTtlSeconds})`);
+  return value;
+}
+
+/** Largest accepted oidc-provider request body (its own limit); an ID token hint alone takes about a kilobyte. */
+const anonymousRequestBytes = { min: 1024, max: 56 * 1024 };
+
+function readAnonymousRequestMaxBytes(env: Env, problems: string[]): number {
+  const value = readPositiveInteger(env, 'ANONYMOUS_REQUEST_MAX_BYTES', 4096, problems, anonymousRequestBytes.max);
+  if (value < anonymousRequestBytes.min) {
+    problems.push(`ANONYMOUS_REQUEST_MAX_BYTES must be between ${anonymousRequestBytes.min} and ${anonymousRequestBytes.max}, got "${env.ANONYMOUS_REQUEST_MAX_BYTES}"`);
+  }
+  return value;
+}
+
 function readPasswordMinLength(env: Env, problems: string[]): number {
   const value = readPositiveInteger(env, 'PASSWORD_MIN_LENGTH', 8, problems, 64);
   // NIST SP 800-63B: never below 8; and at most 64, which every policy must accept.
@@ -171,6 +200,7 @@ export function loadConfig(env: Env): Config {
   const problems: string[] = [];
   const isProduction = env.NODE_ENV === 'production';
   const port = env.PORT === '0' ? 0 : readPositiveInteger(env, 'PORT', 3000, problems, 65535);
+  const sessionTtlSeconds = readPositiveInteger(env, 'SESSION_TTL', 14 * 86400, problems);
   const config: Config = {
     port,
     issuer: readIssuer(env, port, isProduction, problems),
@@ -181,7 +211,10 @@ export function loadConfig(env: Env): Config {
     accessTokenTtlSeconds: readPositiveInteger(env, 'ACCESS_TOKEN_TTL', 300, problems),
     refreshTokenTtlSeconds: readPositiveInteger(env, 'REFRESH_TOKEN_TTL', 7 * 86400, problems),
     idTokenTtlSeconds: readPositiveInteger(env, 'ID_TOKEN_TTL', 3600, problems),
-    sessionTtlSeconds: readPositiveInteger(env, 'SESSION_TTL', 14 * 86400, problems),
+    sessionTtlSeconds,
+    anonymousSessionTtlSeconds: readAnonymousSessionTtl(env, sessionTtlSeconds, problems),
+    interactionTtlSeconds: readPositiveInteger(env, 'INTERACTION_TTL', 3600, problems, 86400),
+    anonymousRequestMaxBytes: readAnonymousRequestMaxBytes(env, problems),
     keysReloadIntervalSeconds: readPositiveInteger(env, 'KEYS_RELOAD_INTERVAL', 30, problems, 86400),
     keysActivationDelaySeconds: readNonNegativeInteger(env, 'KEYS_ACTIVATION_DELAY', 60, problems),
     workers: readPositiveInteger(env, 'WORKERS', 1, problems, 64),

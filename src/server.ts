@@ -8,6 +8,7 @@ import { createHttpRoutes } from './http-routes.js';
 import { bindRequestsToIssuer, refuseOtherHosts } from './issuer-origin.js';
 import { createInteractionRoutes } from './interaction/routes.js';
 import { createAdapterFactory } from './oidc/adapter.js';
+import { anonymousWriteRoutes, limitAnonymousRequests } from './oidc/anonymous-requests.js';
 import { auditProviderEvents } from './oidc/audit-events.js';
 import { logBackChannelFailures } from './oidc/back-channel-logout.js';
 import { createFindAccount } from './oidc/claims.js';
@@ -100,6 +101,9 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
     bindRequestsToIssuer(provider, issuer);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
     provider.use(refuseOtherHosts({ issuer, openPaths: ['/healthz'], refuse: pages.refuse }));
+    // Where an anonymous request makes Latchkey store a row (anonymousWriteRoutes): a per-IP rate limit of these
+    // routes belongs here, before the size check and before anything is read or written.
+    provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: () => isDatabaseReachable(database) }));
     provider.use(createInteractionRoutes({ provider, accounts: services.accounts, throttle, audit, views, csrfKey: cookieSecrets.csrfKey }));

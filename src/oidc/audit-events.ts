@@ -1,6 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Audit } from '../audit.js';
+import { supportedGrantTypes } from '../registry/clients.js';
 
 type TokenEntity = { accountId?: string; clientId?: string };
 
@@ -16,7 +17,16 @@ function subject(ctx: KoaContextWithOIDC) {
   };
 }
 
-const grantType = (ctx: KoaContextWithOIDC) => (typeof ctx.oidc?.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : undefined);
+/**
+ * The grant type asked for, when it is one Latchkey supports. Anything else is recorded as `unsupported`: a failed
+ * token request needs no credentials, and the row is kept for AUDIT_RETENTION_DAYS, so nothing of the request's own
+ * size may be stored.
+ */
+function grantType(ctx: KoaContextWithOIDC): string | undefined {
+  const asked = ctx.oidc?.params?.grant_type;
+  if (typeof asked !== 'string') return undefined;
+  return (supportedGrantTypes as readonly string[]).includes(asked) ? asked : 'unsupported';
+}
 
 /**
  * Turns oidc-provider's events into audit events: tokens issued, refreshed and revoked, replayed codes and refresh

@@ -84,8 +84,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       ClientCredentials: () => config.accessTokenTtlSeconds,
       AuthorizationCode: () => 60,
       IdToken: () => config.idTokenTtlSeconds,
-      Interaction: () => 3600,
-      Session: () => config.sessionTtlSeconds,
+      Interaction: () => config.interactionTtlSeconds,
+      // oidc-provider asks at every save. A session nobody signed in to (a cookie-less visit to the logout
+      // endpoint stores one) lives minutes; signing in saves it again, with an account and the full lifetime.
+      Session: (_ctx, session) => (session.accountId ? config.sessionTtlSeconds : config.anonymousSessionTtlSeconds),
       Grant: () => grantTtlSeconds,
       RefreshToken(ctx, token, client) {
         // A browser app's (public, unbound) rotated refresh token keeps its predecessor's expiry, so a stolen
