@@ -52,6 +52,10 @@ export type LoginThrottleSettings = {
   accountMaxFailuresPerHour: number;
   /** Failures from one IP over all accounts per day; then that IP's sign-ins lock for the day. */
   ipMaxFailuresPerDay: number;
+  /** Sign-in attempts, successful ones included, from one IP per minute: bounds the password hashing one IP causes. */
+  ipMaxAttemptsPerMinute: number;
+  /** Sign-in attempts, successful ones included, for one account per minute. */
+  accountMaxAttemptsPerMinute: number;
 };
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -152,6 +156,8 @@ function readLoginThrottle(env: Env, problems: string[]): LoginThrottleSettings 
     lockMaxSeconds: readPositiveInteger(env, 'LOGIN_LOCK_MAX_SECONDS', 3600, problems, 7 * 86400),
     accountMaxFailuresPerHour: readPositiveInteger(env, 'LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR', 100, problems, 1_000_000),
     ipMaxFailuresPerDay: readPositiveInteger(env, 'LOGIN_IP_MAX_FAILURES_PER_DAY', 500, problems, 1_000_000),
+    ipMaxAttemptsPerMinute: readPositiveInteger(env, 'LOGIN_IP_MAX_ATTEMPTS_PER_MINUTE', 120, problems, 1_000_000),
+    accountMaxAttemptsPerMinute: readPositiveInteger(env, 'LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE', 30, problems, 1_000_000),
   };
   if (settings.lockMaxSeconds < settings.lockSeconds) {
     problems.push(`LOGIN_LOCK_MAX_SECONDS (${settings.lockMaxSeconds}) must be at least LOGIN_LOCK_SECONDS (${settings.lockSeconds})`);

@@ -17,7 +17,7 @@ import { serveStaticDocuments } from './oidc/static-documents.js';
 import { securityHeaders } from './security-headers.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
-import { deleteExpiredThrottleCounters, throttleLimiters } from './store/login-throttle.js';
+import { createCounterStore } from './store/counters.js';
 import { createViews } from './views.js';
 
 export type RunningServer = {
@@ -39,12 +39,18 @@ const purgeBatchSize = 500;
 
 const dayMs = 86_400_000;
 
+export type ServerOptions = Pick<ServiceOptions, 'logDestination'> & {
+  /** The clock of the login throttle (epoch ms): Date.now unless a test moves time. */
+  now?: () => number;
+};
+
 /** `options.logDestination`: where log lines go (stdout by default; tests capture them). */
-export async function startServer(config: Config, options: Pick<ServiceOptions, 'logDestination'> = {}): Promise<RunningServer> {
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
+  const clock = options.now ?? Date.now;
   // Logout tokens the services send (admin logout, expired sessions) are signed by the provider serving now.
   let serving: Provider | undefined;
   const services = await openServices(config, {
-    ...options,
+    logDestination: options.logDestination,
     provider: () => {
       if (!serving) throw new Error('the provider has not started');
       return serving;
@@ -52,8 +58,9 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
   });
   const { database, payloads, audit, logger } = services;
   const log = (line: string) => logger.warn(line);
-  // The throttle's counters live in the database, so every instance and worker process shares them.
-  const throttle = createLoginThrottle(throttleLimiters(database), config.loginThrottle);
+  // The counters live in the database, so every instance and worker process shares them.
+  const counters = createCounterStore(database);
+  const throttle = createLoginThrottle({ counters, settings: config.loginThrottle, now: clock });
   const views = createViews();
   const pages = createProviderPages(views);
   const adapter = createAdapterFactory({ payloads, clients: services.clients });
@@ -128,7 +135,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
         }
         return count;
       },
-      () => deleteExpiredThrottleCounters(database, now, purgeBatchSize),
+      () => counters.deleteExpired(now, purgeBatchSize),
       () => services.auditEvents.deleteOlderThan(auditCutoff, purgeBatchSize),
     ];
     let total = 0;
