@@ -36,6 +36,11 @@ export type Config = {
   isProduction: boolean;
   /** NIST SP 800-63B §3.1.1.2: at least 8; passphrases up to maximumPasswordLength are always allowed. */
   passwordMinLength: number;
+  /**
+   * Password checks that may wait for a free hashing slot in this process; beyond that a sign-in gets 503 at once.
+   * Each waits about one hash time per place ahead of it, so the queue bounds how slow a burst makes every sign-in.
+   */
+  passwordHashQueueLength: number;
   loginThrottle: LoginThrottleSettings;
   logLevel: LogLevel;
   auditRetentionDays: number;
@@ -198,6 +203,7 @@ export function loadConfig(env: Env): Config {
     trustedProxyCount: readTrustedProxyCount(env, problems),
     isProduction,
     passwordMinLength: readPasswordMinLength(env, problems),
+    passwordHashQueueLength: readPositiveInteger(env, 'PASSWORD_HASH_QUEUE_LENGTH', 32, problems, 100_000),
     loginThrottle: readLoginThrottle(env, problems),
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),

@@ -56,6 +56,7 @@ describe('loadConfig', () => {
         pairMaxFailures: 5, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 100, ipMaxFailuresPerDay: 500,
         ipMaxAttemptsPerMinute: 120, accountMaxAttemptsPerMinute: 30,
       },
+      passwordHashQueueLength: 32,
       logLevel: 'info',
       auditRetentionDays: 90,
     });
@@ -64,12 +65,13 @@ describe('loadConfig', () => {
     try {
       loadConfig({
         LOGIN_LOCK_SECONDS: '600', LOGIN_LOCK_MAX_SECONDS: '60', LOG_LEVEL: 'loud', AUDIT_RETENTION_DAYS: '0', LOGIN_IP_MAX_FAILURES_PER_DAY: 'many',
-        LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE: '0',
+        LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE: '0', PASSWORD_HASH_QUEUE_LENGTH: 'none',
       });
     } catch (caught) {
       error = caught as ConfigError;
     }
     expect(error!.problems).toEqual([
+      'PASSWORD_HASH_QUEUE_LENGTH must be a whole number between 1 and 100000, got "none"',
       'LOGIN_IP_MAX_FAILURES_PER_DAY must be a whole number between 1 and 1000000, got "many"',
       'LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE must be a whole number between 1 and 1000000, got "0"',
       'LOGIN_LOCK_MAX_SECONDS (60) must be at least LOGIN_LOCK_SECONDS (600)',

@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { spawnLatchkey, type LatchkeyProcess } from './support/process.js';
 import { authorize, discoverRp } from './support/rp.js';
-import { startTestServer } from './support/server.js';
+import { startTestServer, type TestServer } from './support/server.js';
 
 const minute = 60_000;
 
@@ -151,10 +151,17 @@ describe('login throttling on the hosted form', () => {
   });
 });
 
+/** One after the other: this server's hashing queue holds a single password. */
+async function createUsers(server: TestServer, count: number) {
+  const users = [];
+  for (let i = 0; i < count; i++) users.push(await createUser(server.services));
+  return users;
+}
+
 describe('limits on all sign-in attempts, successful ones included', () => {
   let throttled: Awaited<ReturnType<typeof startThrottledServer>>;
   beforeAll(async () => {
-    throttled = await startThrottledServer({ ipMaxAttemptsPerMinute: 4, accountMaxAttemptsPerMinute: 3 });
+    throttled = await startThrottledServer({ ipMaxAttemptsPerMinute: 4, accountMaxAttemptsPerMinute: 3 }, { passwordHashQueueLength: 1 });
   });
   afterAll(() => throttled.server.close());
 
@@ -173,12 +180,33 @@ describe('limits on all sign-in attempts, successful ones included', () => {
 
   it('limits the sign-ins from one IP per minute, over all accounts', async () => {
     const { server, attempt } = throttled;
-    const users = await Promise.all(Array.from({ length: 5 }, () => createUser(server.services)));
+    const users = await createUsers(server, 5);
     for (const user of users.slice(0, 4)) expect(signedIn(await attempt(user.email, password, '198.51.100.20'))).toBe(true);
     expect((await attempt(users[4].email, password, '198.51.100.20')).status).toBe(429);
     expect(signedIn(await attempt(users[4].email, password, '198.51.100.21'))).toBe(true);
   });
 
+  it('answers 503 with Retry-After on the login page when too many password checks wait, and takes no attempt from anyone', async () => {
+    const { server, attempt } = throttled;
+    const users = await createUsers(server, 30);
+    // Thirty at once from thirty addresses: a hashing slot or two and one place in the queue (PASSWORD_HASH_QUEUE_LENGTH=1).
+    const pages = await Promise.all(users.map((user, i) => attempt(user.email, password, `198.51.100.${30 + i}`)));
+    const busy = pages.filter((page) => page.status === 503);
+    expect(pages.filter((page) => page.status >= 500 && page.status !== 503)).toEqual([]);
+    expect(busy.length).toBeGreaterThan(0);
+    expect(pages.every((page) => signedIn(page) || page.status === 503)).toBe(true);
+    for (const page of busy) {
+      expect(page.headers.get('retry-after')).toBe('5');
+      expect(textOf(page.html, '.error')).toBe('Latchkey is busy right now. Try again in a few seconds.');
+      expect(page.html).toContain('name="password"');
+    }
+    // A busy answer checked no password and took no place in any counter: each of them signs in twice more within
+    // the minute, which the attempt limits (3 per account, 4 per IP) allow only if the refused try was given back.
+    for (const [i, user] of users.entries()) {
+      if (signedIn(pages[i])) continue;
+      for (let again = 0; again < 3; again++) expect(signedIn(await attempt(user.email, password, `198.51.100.${30 + i}`))).toBe(true);
+    }
+  }, 60_000);
 });
 
 describe('the throttle on the shared counter store', () => {

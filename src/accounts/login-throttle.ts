@@ -13,7 +13,7 @@ export type Attempt = {
   succeeded(): Promise<void>;
   /** The password did not match; returns the lock this failure completed, if any, so the page can say so at once. */
   failed(): Promise<Lock | undefined>;
-  /** The password could not be checked: every place the attempt took is given back. */
+  /** The password could not be checked (hashing was busy): every place the attempt took is given back. */
   abandoned(): Promise<void>;
 };
 

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { normalizeEmail, type Accounts } from '../accounts/accounts.js';
 import type { Lock, LoginThrottle } from '../accounts/login-throttle.js';
+import { HashingBusyError } from '../accounts/passwords.js';
 import type { Audit } from '../audit.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
@@ -9,6 +10,9 @@ import { formField, type InteractionDetails } from './form.js';
 
 // One message for an unknown email, a wrong password and a disabled account: nothing tells which it was.
 const failedSignIn = 'Incorrect email or password.';
+
+/** When a sign-in refused because hashing was busy may try again: a few hashes' time, rounded up generously. */
+const busyRetryAfterSeconds = 5;
 
 function tooManyAttempts(lock: Lock): string {
   const minutes = Math.ceil(lock.retryAfterSeconds / 60);
@@ -76,7 +80,12 @@ export function createLogin(deps: { provider: Provider; accounts: Accounts; thro
         // No password was checked, so the attempt gives its places back (when the database cannot take them back,
         // the attempt counts: the stricter way to be wrong).
         await attempt.abandoned().catch(() => undefined);
-        throw error;
+        if (!(error instanceof HashingBusyError)) throw error;
+        // RFC 9110 §15.6.4: overloaded for now; the form stays on screen with the email kept.
+        ctx.status = 503;
+        ctx.set('Retry-After', String(busyRetryAfterSeconds));
+        render(ctx, details, { email, error: 'Latchkey is busy right now. Try again in a few seconds.', name: await clientName(details.params.client_id) });
+        return;
       }
       if (!user) {
         const triggered = await attempt.failed();

@@ -38,6 +38,7 @@ export async function startTestServer(
     trustedProxyCount: 0,
     isProduction: false,
     passwordMinLength: 8,
+    passwordHashQueueLength: 32,
     // Every test request comes from 127.0.0.1: the limits on all attempts per IP (and per account, which tests
     // signing one user in many times reach) are left out of reach; the tests of them lower them.
     loginThrottle: {
