@@ -42,6 +42,11 @@ export type Config = {
    */
   passwordHashQueueLength: number;
   loginThrottle: LoginThrottleSettings;
+  /**
+   * Requests per minute from one IP to the endpoints that store something for whoever asks, signed in or not:
+   * authorization (/auth, /request), logout (/session/end) and the sign-in forms. Counted in the database.
+   */
+  statefulRequestsPerIpPerMinute: number;
   logLevel: LogLevel;
   auditRetentionDays: number;
 };
@@ -205,6 +210,7 @@ export function loadConfig(env: Env): Config {
     passwordMinLength: readPasswordMinLength(env, problems),
     passwordHashQueueLength: readPositiveInteger(env, 'PASSWORD_HASH_QUEUE_LENGTH', 32, problems, 100_000),
     loginThrottle: readLoginThrottle(env, problems),
+    statefulRequestsPerIpPerMinute: readPositiveInteger(env, 'STATEFUL_REQUESTS_PER_IP_PER_MINUTE', 600, problems, 1_000_000),
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
   };

@@ -17,6 +17,7 @@ import { serveStaticDocuments } from './oidc/static-documents.js';
 import { securityHeaders } from './security-headers.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
+import { statefulRequestLimit } from './stateful-request-limit.js';
 import { createCounterStore } from './store/counters.js';
 import { createViews } from './views.js';
 
@@ -40,7 +41,7 @@ const purgeBatchSize = 500;
 const dayMs = 86_400_000;
 
 export type ServerOptions = Pick<ServiceOptions, 'logDestination'> & {
-  /** The clock of the login throttle (epoch ms): Date.now unless a test moves time. */
+  /** The clock of the login throttle and the request rate limit (epoch ms): Date.now unless a test moves time. */
   now?: () => number;
 };
 
@@ -104,6 +105,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     logBackChannelFailures(provider, log);
     auditProviderEvents(provider, audit);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
+    provider.use(statefulRequestLimit({ counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: clock }));
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: () => isDatabaseReachable(database) }));
     provider.use(createInteractionRoutes({ provider, accounts: services.accounts, throttle, audit, views, csrfKey: cookieSecrets.csrfKey }));

@@ -57,6 +57,7 @@ describe('loadConfig', () => {
         ipMaxAttemptsPerMinute: 120, accountMaxAttemptsPerMinute: 30,
       },
       passwordHashQueueLength: 32,
+      statefulRequestsPerIpPerMinute: 600,
       logLevel: 'info',
       auditRetentionDays: 90,
     });
@@ -65,7 +66,7 @@ describe('loadConfig', () => {
     try {
       loadConfig({
         LOGIN_LOCK_SECONDS: '600', LOGIN_LOCK_MAX_SECONDS: '60', LOG_LEVEL: 'loud', AUDIT_RETENTION_DAYS: '0', LOGIN_IP_MAX_FAILURES_PER_DAY: 'many',
-        LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE: '0', PASSWORD_HASH_QUEUE_LENGTH: 'none',
+        LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE: '0', PASSWORD_HASH_QUEUE_LENGTH: 'none', STATEFUL_REQUESTS_PER_IP_PER_MINUTE: '1.5',
       });
     } catch (caught) {
       error = caught as ConfigError;
@@ -75,6 +76,7 @@ describe('loadConfig', () => {
       'LOGIN_IP_MAX_FAILURES_PER_DAY must be a whole number between 1 and 1000000, got "many"',
       'LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE must be a whole number between 1 and 1000000, got "0"',
       'LOGIN_LOCK_MAX_SECONDS (60) must be at least LOGIN_LOCK_SECONDS (600)',
+      'STATEFUL_REQUESTS_PER_IP_PER_MINUTE must be a whole number between 1 and 1000000, got "1.5"',
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
       'AUDIT_RETENTION_DAYS must be a whole number between 1 and 36500, got "0"',
     ]);

@@ -39,12 +39,13 @@ export async function startTestServer(
     isProduction: false,
     passwordMinLength: 8,
     passwordHashQueueLength: 32,
-    // Every test request comes from 127.0.0.1: the limits on all attempts per IP (and per account, which tests
-    // signing one user in many times reach) are left out of reach; the tests of them lower them.
+    // Every test request comes from 127.0.0.1: the limits on all attempts and requests per IP (and the attempts
+    // per account, which tests signing one user in many times reach) are left out of reach; tests of them lower them.
     loginThrottle: {
       pairMaxFailures: 5, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 100, ipMaxFailuresPerDay: 500,
       ipMaxAttemptsPerMinute: 1_000_000, accountMaxAttemptsPerMinute: 1_000_000,
     },
+    statefulRequestsPerIpPerMinute: 1_000_000,
     // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
