@@ -48,7 +48,17 @@ export type Config = {
   isProduction: boolean;
   /** NIST SP 800-63B §3.1.1.2: at least 8; passphrases up to maximumPasswordLength are always allowed. */
   passwordMinLength: number;
+  /**
+   * Password checks that may wait for a free hashing slot in this process; beyond that a sign-in gets 503 at once.
+   * Each waits about one hash time per place ahead of it, so the queue bounds how slow a burst makes every sign-in.
+   */
+  passwordHashQueueLength: number;
   loginThrottle: LoginThrottleSettings;
+  /**
+   * Requests per minute from one IP to the endpoints that store something for whoever asks, signed in or not:
+   * authorization (/auth, /request), logout (/session/end) and the sign-in forms. Counted in the database.
+   */
+  statefulRequestsPerIpPerMinute: number;
   logLevel: LogLevel;
   auditRetentionDays: number;
 };
@@ -64,6 +74,10 @@ export type LoginThrottleSettings = {
   accountMaxFailuresPerHour: number;
   /** Failures from one IP over all accounts per day; then that IP's sign-ins lock for the day. */
   ipMaxFailuresPerDay: number;
+  /** Sign-in attempts, successful ones included, from one IP per minute: bounds the password hashing one IP causes. */
+  ipMaxAttemptsPerMinute: number;
+  /** Sign-in attempts, successful ones included, for one account per minute. */
+  accountMaxAttemptsPerMinute: number;
 };
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -164,6 +178,8 @@ function readLoginThrottle(env: Env, problems: string[]): LoginThrottleSettings 
     lockMaxSeconds: readPositiveInteger(env, 'LOGIN_LOCK_MAX_SECONDS', 3600, problems, 7 * 86400),
     accountMaxFailuresPerHour: readPositiveInteger(env, 'LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR', 100, problems, 1_000_000),
     ipMaxFailuresPerDay: readPositiveInteger(env, 'LOGIN_IP_MAX_FAILURES_PER_DAY', 500, problems, 1_000_000),
+    ipMaxAttemptsPerMinute: readPositiveInteger(env, 'LOGIN_IP_MAX_ATTEMPTS_PER_MINUTE', 120, problems, 1_000_000),
+    accountMaxAttemptsPerMinute: readPositiveInteger(env, 'LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE', 30, problems, 1_000_000),
   };
   if (settings.lockMaxSeconds < settings.lockSeconds) {
     problems.push(`LOGIN_LOCK_MAX_SECONDS (${settings.lockMaxSeconds}) must be at least LOGIN_LOCK_SECONDS (${settings.lockSeconds})`);
@@ -225,7 +241,9 @@ export function loadConfig(env: Env): Config {
     trustedProxyCount: readTrustedProxyCount(env, problems),
     isProduction,
     passwordMinLength: readPasswordMinLength(env, problems),
+    passwordHashQueueLength: readPositiveInteger(env, 'PASSWORD_HASH_QUEUE_LENGTH', 32, problems, 100_000),
     loginThrottle: readLoginThrottle(env, problems),
+    statefulRequestsPerIpPerMinute: readPositiveInteger(env, 'STATEFUL_REQUESTS_PER_IP_PER_MINUTE', 600, problems, 1_000_000),
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
   };

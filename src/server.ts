@@ -19,7 +19,8 @@ import { serveStaticDocuments } from './oidc/static-documents.js';
 import { securityHeaders } from './security-headers.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
-import { deleteExpiredThrottleCounters, throttleLimiters } from './store/login-throttle.js';
+import { statefulRequestLimit } from './stateful-request-limit.js';
+import { createCounterStore } from './store/counters.js';
 import { createViews } from './views.js';
 
 export type RunningServer = {
@@ -41,12 +42,18 @@ const purgeBatchSize = 500;
 
 const dayMs = 86_400_000;
 
+export type ServerOptions = Pick<ServiceOptions, 'logDestination'> & {
+  /** The clock of the login throttle and the request rate limit (epoch ms): Date.now unless a test moves time. */
+  now?: () => number;
+};
+
 /** `options.logDestination`: where log lines go (stdout by default; tests capture them). */
-export async function startServer(config: Config, options: Pick<ServiceOptions, 'logDestination'> = {}): Promise<RunningServer> {
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
+  const clock = options.now ?? Date.now;
   // Logout tokens the services send (admin logout, expired sessions) are signed by the provider serving now.
   let serving: Provider | undefined;
   const services = await openServices(config, {
-    ...options,
+    logDestination: options.logDestination,
     provider: () => {
       if (!serving) throw new Error('the provider has not started');
       return serving;
@@ -54,8 +61,9 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
   });
   const { database, payloads, audit, logger } = services;
   const log = (line: string) => logger.warn(line);
-  // The throttle's counters live in the database, so every instance and worker process shares them.
-  const throttle = createLoginThrottle(throttleLimiters(database), config.loginThrottle);
+  // The counters live in the database, so every instance and worker process shares them.
+  const counters = createCounterStore(database);
+  const throttle = createLoginThrottle({ counters, settings: config.loginThrottle, now: clock });
   const views = createViews();
   const pages = createProviderPages(views);
   const adapter = createAdapterFactory({ payloads, clients: services.clients });
@@ -101,8 +109,9 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
     bindRequestsToIssuer(provider, issuer);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
     provider.use(refuseOtherHosts({ issuer, openPaths: ['/healthz'], refuse: pages.refuse }));
-    // Where an anonymous request makes Latchkey store a row (anonymousWriteRoutes): a per-IP rate limit of these
-    // routes belongs here, before the size check and before anything is read or written.
+    // Routes where an anonymous request makes Latchkey store a row: first limited per IP, then in size, before
+    // anything is read or written.
+    provider.use(statefulRequestLimit({ counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: clock }));
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: () => isDatabaseReachable(database) }));
@@ -135,7 +144,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
         }
         return count;
       },
-      () => deleteExpiredThrottleCounters(database, now, purgeBatchSize),
+      () => counters.deleteExpired(now, purgeBatchSize),
       () => services.auditEvents.deleteOlderThan(auditCutoff, purgeBatchSize),
     ];
     let total = 0;

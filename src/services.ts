@@ -67,7 +67,10 @@ export async function openServices(config: Config, options: ServiceOptions = {})
       users: createUserStore(database),
       sessions,
       passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
-      hasher: createPasswordHasher({ concurrency: hashingConcurrency(config.workers, threadPoolSize(config.threadPoolSize)) }),
+      hasher: createPasswordHasher({
+        concurrency: hashingConcurrency(config.workers, threadPoolSize(config.threadPoolSize)),
+        queueLength: config.passwordHashQueueLength,
+      }),
       logger,
     }),
     clients,

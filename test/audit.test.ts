@@ -13,7 +13,12 @@ let server: TestServer;
 
 beforeAll(async () => {
   server = await startTestServer(
-    { loginThrottle: { pairMaxFailures: 2, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 1000, ipMaxFailuresPerDay: 1000 } },
+    {
+      loginThrottle: {
+        pairMaxFailures: 2, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 1000, ipMaxFailuresPerDay: 1000,
+        ipMaxAttemptsPerMinute: 1000, accountMaxAttemptsPerMinute: 1000,
+      },
+    },
     undefined,
     { logDestination },
   );

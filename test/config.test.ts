@@ -52,20 +52,31 @@ describe('loadConfig', () => {
 
   it('reads the login throttle, log level and audit retention, and refuses bad values together', () => {
     expect(loadConfig({})).toMatchObject({
-      loginThrottle: { pairMaxFailures: 5, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 100, ipMaxFailuresPerDay: 500 },
+      loginThrottle: {
+        pairMaxFailures: 5, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 100, ipMaxFailuresPerDay: 500,
+        ipMaxAttemptsPerMinute: 120, accountMaxAttemptsPerMinute: 30,
+      },
+      passwordHashQueueLength: 32,
+      statefulRequestsPerIpPerMinute: 600,
       logLevel: 'info',
       auditRetentionDays: 90,
     });
     expect(loadConfig({ LOGIN_PAIR_MAX_FAILURES: '3', LOG_LEVEL: 'warn' })).toMatchObject({ loginThrottle: { pairMaxFailures: 3 }, logLevel: 'warn' });
     let error: ConfigError | undefined;
     try {
-      loadConfig({ LOGIN_LOCK_SECONDS: '600', LOGIN_LOCK_MAX_SECONDS: '60', LOG_LEVEL: 'loud', AUDIT_RETENTION_DAYS: '0', LOGIN_IP_MAX_FAILURES_PER_DAY: 'many' });
+      loadConfig({
+        LOGIN_LOCK_SECONDS: '600', LOGIN_LOCK_MAX_SECONDS: '60', LOG_LEVEL: 'loud', AUDIT_RETENTION_DAYS: '0', LOGIN_IP_MAX_FAILURES_PER_DAY: 'many',
+        LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE: '0', PASSWORD_HASH_QUEUE_LENGTH: 'none', STATEFUL_REQUESTS_PER_IP_PER_MINUTE: '1.5',
+      });
     } catch (caught) {
       error = caught as ConfigError;
     }
     expect(error!.problems).toEqual([
+      'PASSWORD_HASH_QUEUE_LENGTH must be a whole number between 1 and 100000, got "none"',
       'LOGIN_IP_MAX_FAILURES_PER_DAY must be a whole number between 1 and 1000000, got "many"',
+      'LOGIN_ACCOUNT_MAX_ATTEMPTS_PER_MINUTE must be a whole number between 1 and 1000000, got "0"',
       'LOGIN_LOCK_MAX_SECONDS (60) must be at least LOGIN_LOCK_SECONDS (600)',
+      'STATEFUL_REQUESTS_PER_IP_PER_MINUTE must be a whole number between 1 and 1000000, got "1.5"',
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
       'AUDIT_RETENTION_DAYS must be a whole number between 1 and 36500, got "0"',
     ]);

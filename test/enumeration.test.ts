@@ -11,7 +11,10 @@ let rp: oidc.Configuration;
 beforeAll(async () => {
   // Throttling is tested elsewhere; here every attempt must reach the password check.
   server = await startTestServer({
-    loginThrottle: { pairMaxFailures: 1000, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 1000, ipMaxFailuresPerDay: 1000 },
+    loginThrottle: {
+      pairMaxFailures: 1000, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 1000, ipMaxFailuresPerDay: 1000,
+      ipMaxAttemptsPerMinute: 1000, accountMaxAttemptsPerMinute: 1000,
+    },
   });
   const client = await createClient(server.services);
   rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);

@@ -1,11 +1,11 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { createLimiter, createPasswordHasher } from '../src/accounts/passwords.js';
+import { createLimiter, createPasswordHasher, HashingBusyError } from '../src/accounts/passwords.js';
 import { hashingConcurrency, workerThreadPoolSize } from '../src/thread-pool.js';
 
 describe('password hashing', () => {
   it('runs at most the limit of tasks at once and the rest in arrival order', async () => {
-    const limited = createLimiter(2);
+    const limited = createLimiter(2, 10);
     let running = 0;
     let peak = 0;
     const started: number[] = [];
@@ -29,13 +29,32 @@ describe('password hashing', () => {
   });
 
   it('a failing task frees its place for the next one', async () => {
-    const limited = createLimiter(1);
+    const limited = createLimiter(1, 10);
     await expect(limited(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
     expect(await limited(async () => 'next')).toBe('next');
   });
 
+  it('refuses a task at once when the queue is full, and queues again once a place is free', async () => {
+    const limited = createLimiter(1, 2);
+    const releases: (() => void)[] = [];
+    const task = () => limited(() => new Promise<void>((resolve) => releases.push(resolve)));
+    const accepted = [task(), task(), task()];
+    // The fourth is refused before the next turn of the event loop, not queued.
+    const fourth = await Promise.race([task().then(() => 'ran', (error: unknown) => error), new Promise((resolve) => setImmediate(() => resolve('queued')))]);
+    expect(fourth).toBeInstanceOf(HashingBusyError);
+    await new Promise((resolve) => setImmediate(resolve));
+    releases.shift()!();
+    await accepted[0];
+    const another = task();
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      releases.shift()!();
+    }
+    await Promise.all([...accepted, another]);
+  });
+
   it('hashes and verifies many passwords at once, more than there are cores', async () => {
-    const hasher = createPasswordHasher({ concurrency: os.availableParallelism() });
+    const hasher = createPasswordHasher({ concurrency: os.availableParallelism(), queueLength: os.availableParallelism() * 3 });
     const count = os.availableParallelism() * 3;
     const hashes = await Promise.all(Array.from({ length: count }, (_, i) => hasher.hash(`password number ${i}`)));
     const results = await Promise.all(hashes.map((hash, i) => hasher.verify(hash, `password number ${i}`)));

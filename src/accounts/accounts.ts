@@ -74,14 +74,19 @@ export function createAccounts(deps: {
   return {
     /**
      * Returns the active user whose password matches, or undefined. An unknown email still pays for one
-     * argon2id verification against a decoy hash, so timing does not tell which emails exist.
+     * argon2id verification against a decoy hash, so timing does not tell which emails exist. Throws
+     * HashingBusyError when too many password checks are already waiting.
      */
     async authenticate(email: string, password: string): Promise<User | undefined> {
       // The policy counts code points; one is at most two UTF-16 units.
       if (password.length > 2 * maximumPasswordLength) return undefined;
       const user = await users.findByEmail(normalizeEmail(email));
       if (!user) {
-        decoyHash ??= hasher.hash(randomBytes(16).toString('hex'));
+        // A decoy that could not be made (hashing was busy) is made again by the next attempt.
+        decoyHash ??= hasher.hash(randomBytes(16).toString('hex')).catch((error: unknown) => {
+          decoyHash = undefined;
+          throw error;
+        });
         await hasher.verify(await decoyHash, password);
         return undefined;
       }

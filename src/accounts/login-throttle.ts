@@ -1,85 +1,140 @@
 import { createHash } from 'node:crypto';
 import type { LoginThrottleSettings } from '../config.js';
-import type { LimiterFactory } from '../store/login-throttle.js';
+import type { CounterRule, CounterStore, Reservation } from '../store/counters.js';
 import { normalizeEmail } from './accounts.js';
 
-/** Which counter stopped the attempt: this account from this IP, the account from everywhere, or this IP. */
-export type LockScope = 'pair' | 'account' | 'ip';
+/** Which counter stopped the attempt. */
+export type LockScope = 'pair' | 'ip' | 'ip-attempts' | 'account' | 'account-attempts';
 export type Lock = { scope: LockScope; retryAfterSeconds: number };
 
-const hourSeconds = 3600;
-const daySeconds = 86400;
+/** A sign-in attempt the throttle let through; its outcome is reported once the password has been checked. */
+export type Attempt = {
+  /** The password matched: the pair's failures are forgotten and the other failure counters get their place back. */
+  succeeded(): Promise<void>;
+  /** The password did not match; returns the lock this failure completed, if any, so the page can say so at once. */
+  failed(): Promise<Lock | undefined>;
+  /** The password could not be checked (hashing was busy): every place the attempt took is given back. */
+  abandoned(): Promise<void>;
+};
+
+const minuteMs = 60_000;
+const hourMs = 3_600_000;
+const dayMs = 86_400_000;
 
 // Counter keys are hashes: the table holds no email addresses, and an over-long email still makes a short key.
 const keyOf = (...parts: string[]) => createHash('sha256').update(parts.join('\n')).digest('base64url');
 
+const toLock = (scope: LockScope, endsAt: number, now: number): Lock => ({ scope, retryAfterSeconds: Math.max(1, Math.ceil((endsAt - now) / 1000)) });
+
+/** The lock that lasts longest, if any. */
+function longest(locks: Array<Lock | undefined>): Lock | undefined {
+  return locks.reduce<Lock | undefined>((found, lock) => (lock && (!found || lock.retryAfterSeconds > found.retryAfterSeconds) ? lock : found), undefined);
+}
+
+type Counter = { scope: LockScope; key: string; rule: CounterRule; isFailureCount: boolean };
+type Taken = { counter: Counter; reservation: Reservation & { isWithin: true } };
+
 /**
- * The login throttle (OWASP Authentication Cheat Sheet, NIST SP 800-63B §5.2.2), counting failed sign-ins only:
- * - account + IP, hardest: after `pairMaxFailures` failures the pair locks for `lockSeconds`, and every further
- *   failure locks it again for twice as long (up to `lockMaxSeconds`). Failures are remembered for a day; a
- *   successful sign-in forgets them.
- * - account alone, gently: `accountMaxFailuresPerHour` from all IPs together. One IP, held back by its pair lock,
- *   cannot reach it alone, so locking a victim out takes many addresses, and only for the rest of the hour.
- * - IP alone: `ipMaxFailuresPerDay` over all accounts, against one address spraying passwords across many accounts.
- * Unknown emails count like known ones, so the throttle tells nothing about which accounts exist.
+ * The login throttle (OWASP Authentication Cheat Sheet, NIST SP 800-63B §5.2.2). Every attempt RESERVES its place
+ * in each counter before the password is checked, in the database every instance shares, so guesses sent at once
+ * are counted like guesses sent one by one; a success gives the failure counters their place back. The counters,
+ * in the order they are reserved:
+ * - account + IP ("pair"), hardest: `pairMaxFailures` failures (remembered for a day), then the pair is locked for
+ *   `lockSeconds`; after each lock one more attempt, and every failure doubles the lock (up to `lockMaxSeconds`).
+ *   A successful sign-in forgets the pair.
+ * - IP: `ipMaxFailuresPerDay` failures over all accounts (password spraying), `ipMaxAttemptsPerMinute` attempts.
+ * - account: `accountMaxFailuresPerHour` failures from all IPs, `accountMaxAttemptsPerMinute` attempts.
+ * An attempt that one counter refuses never reaches the counters after it, and gives back the places it took
+ * before, so one IP reaches the account's counters only as fast as its pair allows (and its own IP counters before
+ * the ones it shares with the account's owner): locking someone else out of their account takes many addresses. The attempt limits count successes too, bounding the hashing anyone can
+ * cause. Unknown emails count like known ones, so the throttle tells nothing about which accounts exist.
  */
-export function createLoginThrottle(createLimiter: LimiterFactory, settings: LoginThrottleSettings) {
-  const pairFailures = createLimiter({ keyPrefix: 'pair', points: settings.pairMaxFailures, durationSeconds: daySeconds });
-  const pairLocks = createLimiter({ keyPrefix: 'pair-lock', points: 1, durationSeconds: settings.lockMaxSeconds });
-  const accountFailures = createLimiter({ keyPrefix: 'account', points: settings.accountMaxFailuresPerHour, durationSeconds: hourSeconds });
-  const ipFailures = createLimiter({ keyPrefix: 'ip', points: settings.ipMaxFailuresPerDay, durationSeconds: daySeconds });
+export function createLoginThrottle(deps: { counters: CounterStore; settings: LoginThrottleSettings; now: () => number }) {
+  const { counters, settings, now } = deps;
 
-  const keys = (email: string, ip: string) => {
+  /** The k-th lock of a pair (k = 0 first): lockSeconds, doubled each time, at most lockMaxSeconds. */
+  const lockMs = (level: number) => Math.min(settings.lockSeconds * 2 ** Math.min(level, 30), settings.lockMaxSeconds) * 1000;
+
+  function keys(email: string, ip: string) {
     const account = keyOf('account', normalizeEmail(email));
-    return { pair: keyOf('pair', account, ip), account, ip: keyOf('ip', ip) };
-  };
-
-  /** The lock that lasts longest, if any counter is at its limit. */
-  function longest(candidates: Array<Lock | undefined>): Lock | undefined {
-    return candidates.reduce<Lock | undefined>((found, lock) => (lock && (!found || lock.retryAfterSeconds > found.retryAfterSeconds) ? lock : found), undefined);
+    const pair = keyOf('pair', account, ip);
+    return {
+      pair: `pair:${pair}`,
+      pairLocks: `pair-locks:${pair}`,
+      ip: `ip:${keyOf('ip', ip)}`,
+      ipAttempts: `ip-attempts:${keyOf('ip', ip)}`,
+      account: `account:${account}`,
+      accountAttempts: `account-attempts:${account}`,
+    };
   }
 
-  const toLock = (scope: LockScope, msBeforeNext: number): Lock => ({ scope, retryAfterSeconds: Math.max(1, Math.ceil(msBeforeNext / 1000)) });
-
-  /** The lock in force at the limits, or undefined. `consumed` counts the failures recorded in the window. */
-  function atLimit(scope: LockScope, limit: number, result: { consumedPoints: number; msBeforeNext: number } | null) {
-    return result && result.consumedPoints >= limit && result.msBeforeNext > 0 ? toLock(scope, result.msBeforeNext) : undefined;
+  /**
+   * Reserves the counters of one stage at once; if any refuses, gives back what this attempt took so far (this
+   * stage and the earlier ones) and returns the lock.
+   */
+  async function reserveStage(stage: Counter[], taken: Taken[], at: number): Promise<Lock | undefined> {
+    const results = await Promise.all(stage.map(async (counter) => ({ counter, reservation: await counters.reserve(counter.key, counter.rule, at) })));
+    const granted = results.filter((result): result is Taken => result.reservation.isWithin);
+    taken.push(...granted);
+    if (granted.length === results.length) return undefined;
+    await Promise.all(taken.map(({ counter }) => counters.refund(counter.key, at)));
+    return longest(results.filter((result) => !result.reservation.isWithin).map(({ counter, reservation }) => toLock(counter.scope, reservation.endsAt, at)));
   }
 
   return {
-    /** Whether this email may try a password from this IP now; checked before any password is verified. */
-    async check(email: string, ip: string): Promise<Lock | undefined> {
+    /** Takes this attempt's place in every counter, or returns the lock that refuses it; before any password check. */
+    async reserve(email: string, ip: string): Promise<{ attempt: Attempt } | { lock: Lock }> {
       const key = keys(email, ip);
-      const [pairLock, account, address] = await Promise.all([pairLocks.get(key.pair), accountFailures.get(key.account), ipFailures.get(key.ip)]);
-      return longest([
-        atLimit('pair', 1, pairLock),
-        atLimit('account', settings.accountMaxFailuresPerHour, account),
-        atLimit('ip', settings.ipMaxFailuresPerDay, address),
-      ]);
-    },
-
-    /** Counts a failed sign-in; returns the lock it triggered, if any, so the page can say so at once. */
-    async recordFailure(email: string, ip: string): Promise<Lock | undefined> {
-      const key = keys(email, ip);
-      const [pair, account, address] = await Promise.all([pairFailures.penalty(key.pair), accountFailures.penalty(key.account), ipFailures.penalty(key.ip)]);
-      let pairLock: Lock | undefined;
-      const beyond = pair.consumedPoints - settings.pairMaxFailures;
-      if (beyond >= 0) {
-        const seconds = Math.min(settings.lockSeconds * 2 ** Math.min(beyond, 30), settings.lockMaxSeconds);
-        await pairLocks.block(key.pair, seconds);
-        pairLock = { scope: 'pair', retryAfterSeconds: seconds };
+      const at = now();
+      // How many locks the pair has had today decides how many attempts its window holds and how long it locks.
+      // It is read, not reserved: it only picks the rule, while the window's count itself stays atomic (attempts
+      // racing a level change may get the previous, shorter lock length, never an extra attempt).
+      const level = await counters.count(key.pairLocks, at);
+      const pairRule: CounterRule = level === 0
+        ? { limit: settings.pairMaxFailures, windowMs: dayMs, lockMs: lockMs(0) }
+        : { limit: 1, windowMs: lockMs(level), lockMs: lockMs(level) };
+      const stages: Counter[][] = [
+        [{ scope: 'pair', key: key.pair, rule: pairRule, isFailureCount: true }],
+        [
+          { scope: 'ip', key: key.ip, rule: { limit: settings.ipMaxFailuresPerDay, windowMs: dayMs }, isFailureCount: true },
+          { scope: 'ip-attempts', key: key.ipAttempts, rule: { limit: settings.ipMaxAttemptsPerMinute, windowMs: minuteMs }, isFailureCount: false },
+        ],
+        [
+          { scope: 'account', key: key.account, rule: { limit: settings.accountMaxFailuresPerHour, windowMs: hourMs }, isFailureCount: true },
+          { scope: 'account-attempts', key: key.accountAttempts, rule: { limit: settings.accountMaxAttemptsPerMinute, windowMs: minuteMs }, isFailureCount: false },
+        ],
+      ];
+      const taken: Taken[] = [];
+      for (const stage of stages) {
+        const lock = await reserveStage(stage, taken, at);
+        if (lock) return { lock };
       }
-      return longest([
-        pairLock,
-        atLimit('account', settings.accountMaxFailuresPerHour, account),
-        atLimit('ip', settings.ipMaxFailuresPerDay, address),
-      ]);
-    },
+      // The reservations that filled their counter: the next attempt will be refused.
+      const filled = taken.filter(({ counter, reservation }) => reservation.points >= counter.rule.limit);
 
-    /** A successful sign-in clears the pair's failures and lock (the account and IP counters keep counting). */
-    async recordSuccess(email: string, ip: string): Promise<void> {
-      const key = keys(email, ip);
-      await Promise.all([pairFailures.delete(key.pair), pairLocks.delete(key.pair)]);
+      return {
+        attempt: {
+          async succeeded() {
+            const refunds = taken.filter(({ counter }) => counter.isFailureCount && counter.scope !== 'pair');
+            await Promise.all([
+              counters.clear(key.pair),
+              counters.clear(key.pairLocks),
+              ...refunds.map(({ counter }) => counters.refund(counter.key, now())),
+            ]);
+          },
+          async failed() {
+            // The failure that filled the pair's window starts its next, longer lock level.
+            if (filled.some(({ counter }) => counter.scope === 'pair')) {
+              await counters.increment(key.pairLocks, dayMs, now());
+            }
+            const failedAt = now();
+            return longest(filled.map(({ counter, reservation }) => toLock(counter.scope, reservation.endsAt, failedAt)));
+          },
+          async abandoned() {
+            await Promise.all(taken.map(({ counter }) => counters.refund(counter.key, now())));
+          },
+        },
+      };
     },
   };
 }

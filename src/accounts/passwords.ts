@@ -11,17 +11,31 @@ export const passwordHashOptions = {
   parallelism: 1,
 } as const;
 
+/** Thrown instead of queueing a hash when `queueLength` hashes already wait: the caller answers 503. */
+export class HashingBusyError extends Error {
+  constructor() {
+    super('too many password checks are waiting');
+    this.name = 'HashingBusyError';
+  }
+}
+
 /**
- * Runs at most `size` tasks at once; the rest wait in order. argon2 computes on libuv's thread pool, which SQLite
- * statements and RSA signing share: one hash per core already uses every core, and more would only hold 19 MiB
- * each and take the threads the requests that are not signing in need (`hashingConcurrency` in thread-pool.ts).
+ * Runs at most `size` tasks at once; up to `queueLength` more wait in order, and any beyond that are refused with
+ * HashingBusyError at once. argon2 computes on libuv's thread pool, which SQLite statements and RSA signing share:
+ * one hash per core already uses every core, and more would only hold 19 MiB each and take the threads the
+ * requests that are not signing in need (`hashingConcurrency` in thread-pool.ts). An unbounded queue would let one
+ * burst of sign-ins make every sign-in wait for all of it; a bounded one keeps the wait to `queueLength` hashes.
  */
-export function createLimiter(size: number) {
+export function createLimiter(size: number, queueLength: number) {
   let running = 0;
   const waiting: (() => void)[] = [];
   return async function limited<T>(task: () => Promise<T>): Promise<T> {
-    if (running >= size) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running += 1;
+    if (running >= size) {
+      if (waiting.length >= queueLength) throw new HashingBusyError();
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    } else {
+      running += 1;
+    }
     try {
       return await task();
     } finally {
@@ -33,23 +47,19 @@ export function createLimiter(size: number) {
 }
 
 /**
- * Hashes and verifies passwords, at most `concurrency` at a time in this process. The server gives each worker
- * process its share of the host's cores (cores ÷ WORKERS, within its thread pool), so the whole host hashes at most
- * one password per core.
+ * Hashes and verifies passwords, at most `concurrency` at a time in this process, with at most `queueLength`
+ * waiting (more: HashingBusyError). The server gives each worker process its share of the host's cores
+ * (cores ÷ WORKERS, within its thread pool), so the whole host hashes at most one password per core.
  */
-export function createPasswordHasher(options: { concurrency: number }) {
-  const limited = createLimiter(options.concurrency);
+export function createPasswordHasher(options: { concurrency: number; queueLength: number }) {
+  const limited = createLimiter(options.concurrency, options.queueLength);
   return {
     hash(password: string): Promise<string> {
       return limited(() => argon2.hash(password, passwordHashOptions));
     },
-    /** Whether the password matches; a malformed hash is a mismatch, never an error. */
-    async verify(hash: string, password: string): Promise<boolean> {
-      try {
-        return await limited(() => argon2.verify(hash, password));
-      } catch {
-        return false;
-      }
+    /** Whether the password matches; a malformed hash is a mismatch, never an error (a full queue is). */
+    verify(hash: string, password: string): Promise<boolean> {
+      return limited(() => argon2.verify(hash, password).catch(() => false));
     },
   };
 }

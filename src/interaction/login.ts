@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { normalizeEmail, type Accounts } from '../accounts/accounts.js';
 import type { Lock, LoginThrottle } from '../accounts/login-throttle.js';
+import { HashingBusyError } from '../accounts/passwords.js';
 import type { Audit } from '../audit.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
@@ -9,6 +10,9 @@ import { formField, type InteractionDetails } from './form.js';
 
 // One message for an unknown email, a wrong password and a disabled account: nothing tells which it was.
 const failedSignIn = 'Incorrect email or password.';
+
+/** When a sign-in refused because hashing was busy may try again: a few hashes' time, rounded up generously. */
+const busyRetryAfterSeconds = 5;
 
 function tooManyAttempts(lock: Lock): string {
   const minutes = Math.ceil(lock.retryAfterSeconds / 60);
@@ -61,15 +65,30 @@ export function createLogin(deps: { provider: Provider; accounts: Accounts; thro
         return;
       }
       const who = { email: auditedEmail(email), ip: ctx.ip, clientId: typeof details.params.client_id === 'string' ? details.params.client_id : null };
-      const lock = await throttle.check(email, ctx.ip);
-      if (lock) {
-        void audit.record({ type: 'sign_in.throttled', ...who, details: { scope: lock.scope, retryAfterSeconds: lock.retryAfterSeconds } });
-        await refuse(ctx, details, email, lock);
+      // The attempt takes its place in every throttle counter before the password is checked (see login-throttle.ts).
+      const reserved = await throttle.reserve(email, ctx.ip);
+      if ('lock' in reserved) {
+        void audit.record({ type: 'sign_in.throttled', ...who, details: { scope: reserved.lock.scope, retryAfterSeconds: reserved.lock.retryAfterSeconds } });
+        await refuse(ctx, details, email, reserved.lock);
         return;
       }
-      const user = await accounts.authenticate(email, password);
+      const { attempt } = reserved;
+      let user: Awaited<ReturnType<Accounts['authenticate']>>;
+      try {
+        user = await accounts.authenticate(email, password);
+      } catch (error) {
+        // No password was checked, so the attempt gives its places back (when the database cannot take them back,
+        // the attempt counts: the stricter way to be wrong).
+        await attempt.abandoned().catch(() => undefined);
+        if (!(error instanceof HashingBusyError)) throw error;
+        // RFC 9110 §15.6.4: overloaded for now; the form stays on screen with the email kept.
+        ctx.status = 503;
+        ctx.set('Retry-After', String(busyRetryAfterSeconds));
+        render(ctx, details, { email, error: 'Latchkey is busy right now. Try again in a few seconds.', name: await clientName(details.params.client_id) });
+        return;
+      }
       if (!user) {
-        const triggered = await throttle.recordFailure(email, ctx.ip);
+        const triggered = await attempt.failed();
         void audit.record({ type: 'sign_in.failure', ...who });
         if (triggered) {
           void audit.record({ type: 'sign_in.locked', ...who, details: { scope: triggered.scope, retryAfterSeconds: triggered.retryAfterSeconds } });
@@ -79,7 +98,7 @@ export function createLogin(deps: { provider: Provider; accounts: Accounts; thro
         render(ctx, details, { email, error: failedSignIn, name: await clientName(details.params.client_id) });
         return;
       }
-      await throttle.recordSuccess(email, ctx.ip);
+      await attempt.succeeded();
       void audit.record({ type: 'sign_in.success', ...who, accountId: user.id, email: user.email });
       const redirectTo = await provider.interactionResult(ctx.req, ctx.res, {
         login: { accountId: user.id, amr: ['pwd'] },

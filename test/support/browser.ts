@@ -4,13 +4,18 @@ import { CookieJar } from 'tough-cookie';
 
 export type Page = { url: string; status: number; html: string; headers: Headers };
 
-/** A browser without a screen: a cookie jar, manual redirects and the ability to submit the forms it is shown. */
-export function createBrowser() {
+/**
+ * A browser without a screen: a cookie jar, manual redirects and the ability to submit the forms it is shown.
+ * `options.headers` go with every request (X-Forwarded-For, say, to be a client behind a trusted proxy).
+ */
+export function createBrowser(options: { headers?: Record<string, string> } = {}) {
   const jar = new CookieJar();
   const cookieFetch = makeFetchCookie(fetch, jar);
 
   async function request(url: string, init: RequestInit = {}): Promise<Response> {
-    return cookieFetch(url, { ...init, redirect: 'manual' });
+    const headers = new Headers(options.headers);
+    new Headers(init.headers).forEach((value, name) => headers.set(name, value));
+    return cookieFetch(url, { ...init, headers, redirect: 'manual' });
   }
 
   /** Follows redirects until a page is shown or `stopAt` (e.g. an app's redirect URI) is reached. */

@@ -2,8 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../src/config.js';
-import { startServer, type RunningServer } from '../../src/server.js';
-import type { ServiceOptions } from '../../src/services.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 import { createTestDatabase } from './database.js';
 
 export type TestServer = RunningServer & { config: Config; dir: string };
@@ -15,7 +14,7 @@ export type TestServer = RunningServer & { config: Config; dir: string };
 export async function startTestServer(
   overrides: Partial<Config> = {},
   routeDatabaseUrl: (url: string) => string = (url) => url,
-  options: ServiceOptions = {},
+  options: ServerOptions = {},
 ): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
   const database = await createTestDatabase(dir);
@@ -42,7 +41,14 @@ export async function startTestServer(
     trustedProxyCount: 0,
     isProduction: false,
     passwordMinLength: 8,
-    loginThrottle: { pairMaxFailures: 5, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 100, ipMaxFailuresPerDay: 500 },
+    passwordHashQueueLength: 32,
+    // Every test request comes from 127.0.0.1: the limits on all attempts and requests per IP (and the attempts
+    // per account, which tests signing one user in many times reach) are left out of reach; tests of them lower them.
+    loginThrottle: {
+      pairMaxFailures: 5, lockSeconds: 60, lockMaxSeconds: 3600, accountMaxFailuresPerHour: 100, ipMaxFailuresPerDay: 500,
+      ipMaxAttemptsPerMinute: 1_000_000, accountMaxAttemptsPerMinute: 1_000_000,
+    },
+    statefulRequestsPerIpPerMinute: 1_000_000,
     // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,

@@ -1,0 +1,92 @@
+import type { Database } from '../database.js';
+import { preparedStatements } from './prepared-statements.js';
+
+/**
+ * A counter in a fixed window: at most `limit` reservations in `windowMs` from the first one. With `lockMs`, the
+ * reservation that fills the window also moves its end to `lockMs` from then (a lock that starts at the last
+ * attempt, not at the first).
+ */
+export type CounterRule = { limit: number; windowMs: number; lockMs?: number };
+
+/** Whether a reservation was within its counter's limit, and when the counter's window ends. */
+export type Reservation = { isWithin: true; points: number; endsAt: number } | { isWithin: false; endsAt: number };
+
+export type CounterStore = ReturnType<typeof createCounterStore>;
+
+// Migration 0004 named the table for its first user, the login throttle; every counter of the server lives in it.
+const tableName = 'login_throttle';
+
+type CounterRow = { points: number; expire: number };
+
+/** The limit of a counter that only counts: the largest `integer` of PostgreSQL, which the column is. */
+const uncapped = 2_147_483_647;
+
+/**
+ * One statement per reservation: it starts a new window (the row is missing or its window is over), or adds one
+ * within the limit, or changes nothing, and RETURNING says which (no row: the limit was reached). PostgreSQL and
+ * SQLite both run an upsert as one atomic step on the row, so however many requests, workers or instances reserve
+ * at once, no more than `limit` of them are ever told yes.
+ */
+const reserveSql = `insert into ${tableName} (key, points, expire) values (?, 1, ?)
+  on conflict (key) do update set
+    points = case when ${tableName}.expire <= ? then 1 else ${tableName}.points + 1 end,
+    expire = case
+      when ${tableName}.expire <= ? then excluded.expire
+      when ${tableName}.points + 1 >= ? and cast(? as bigint) > 0 then cast(? as bigint)
+      else ${tableName}.expire
+    end
+  where ${tableName}.expire <= ? or ${tableName}.points < ?
+  returning points, expire`;
+
+/**
+ * The counters every instance and worker process shares, in the database: login throttling and request rate
+ * limits. The rule for anything counted or single-use (CHECK-THEN-ACT): reserve with one atomic statement here
+ * *before* the expensive or irreversible step, and refund afterwards if the step should not count; never read a
+ * count, act, and write it back later. Time is always passed in (`now`, epoch milliseconds).
+ */
+export function createCounterStore(database: Database) {
+  const statements = preparedStatements(database);
+
+  /** Takes one place in the counter if its rule allows; a refusal changes nothing. */
+  async function reserve(key: string, rule: CounterRule, now: number): Promise<Reservation> {
+    const lockedUntil = rule.lockMs === undefined ? 0 : now + rule.lockMs;
+    const firstEnds = rule.limit <= 1 && rule.lockMs !== undefined ? lockedUntil : now + rule.windowMs;
+    const [row] = await statements.rows<CounterRow>(reserveSql, [key, firstEnds, now, now, rule.limit, lockedUntil, lockedUntil, now, rule.limit]);
+    if (row) return { isWithin: true, points: Number(row.points), endsAt: Number(row.expire) };
+    // Refused: nothing was written. When the window ends is read for Retry-After; if it ended in between (or the
+    // purge deleted it), the caller may try again at once.
+    const [current] = await statements.rows<Pick<CounterRow, 'expire'>>(`select expire from ${tableName} where key = ?`, [key]);
+    return { isWithin: false, endsAt: current ? Number(current.expire) : now };
+  }
+
+  return {
+    reserve,
+
+    /** Adds one to a counter that has no limit (how often something happened in its window). */
+    async increment(key: string, windowMs: number, now: number): Promise<void> {
+      await reserve(key, { limit: uncapped, windowMs }, now);
+    },
+
+    /** Gives back one reservation of a window that is still running (an attempt that should not count after all). */
+    async refund(key: string, now: number): Promise<void> {
+      await statements.run(`update ${tableName} set points = points - 1 where key = ? and expire > ? and points > 0`, [key, now]);
+    },
+
+    /** The reservations in the counter's running window (0 when there is none). */
+    async count(key: string, now: number): Promise<number> {
+      const [row] = await statements.rows<CounterRow>(`select points, expire from ${tableName} where key = ? and expire > ?`, [key, now]);
+      return row ? Number(row.points) : 0;
+    },
+
+    /** Forgets a counter (a successful sign-in forgets its pair's failures). */
+    async clear(key: string): Promise<void> {
+      await statements.run(`delete from ${tableName} where key = ?`, [key]);
+    },
+
+    /** Deletes counters whose window ended before `now`, at most `batchSize`; returns how many. */
+    async deleteExpired(now: number, batchSize: number): Promise<number> {
+      const expired = database(tableName).select('key').where('expire', '<=', now).limit(batchSize);
+      return database(tableName).whereIn('key', expired).delete();
+    },
+  };
+}
