@@ -90,7 +90,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
       cookieSecrets,
       adapter,
       findAccount,
-      apis: services.apis,
+      clients: services.clients,
       pages,
     });
     handleServerErrors(provider, views, logger);
