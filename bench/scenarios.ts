@@ -48,8 +48,11 @@ export async function prepare(server: BenchServer, env: Record<string, string>, 
   const redirectUri = 'http://127.0.0.1:9/callback';
   const secret = `bench-secret-${runId}-0123456789abcdefghij`;
   await cli(env, 'apis', 'create', '--audience', audience, '--scopes', 'read write').catch(() => {}); // kept across runs on one PostgreSQL
-  await cli(env, 'clients', 'create', '--client-id', `service-${runId}`, '--client-secret', secret, '--grant-types', 'client_credentials');
-  await cli(env, 'clients', 'create', '--client-id', `app-${runId}`, '--client-secret', secret, '--redirect-uri', redirectUri, '--skip-consent');
+  // Each client is given the API scopes its scenarios ask for (client_credentials: read; the app's tokens: read write).
+  await cli(env, 'clients', 'create', '--client-id', `service-${runId}`, '--client-secret', secret, '--grant-types', 'client_credentials',
+    '--api', `${audience}:read`);
+  await cli(env, 'clients', 'create', '--client-id', `app-${runId}`, '--client-secret', secret, '--redirect-uri', redirectUri, '--skip-consent',
+    '--api', `${audience}:read,write`);
   await cli(env, 'clients', 'create', '--client-id', `consent-${runId}`, '--client-secret', secret, '--redirect-uri', redirectUri);
   const emails = Array.from({ length: users }, (_, i) => `bench-${i}-${runId}@example.com`);
   for (const email of emails) await cli(env, 'users', 'create', '--email', email, '--password', password, '--given-name', 'Bench', '--family-name', 'User');

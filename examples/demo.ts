@@ -43,6 +43,8 @@ async function registerApp(services: Services, clientId: string, name: string, p
   if (existing) await services.clients.delete(clientId);
   await services.clients.register({
     clientId, clientSecret, name, skipConsent,
+    // The apps ask for the example API's read scope (web-app/sign-in.ts): that, and nothing more.
+    apis: [{ audience: apiAudience, scopes: ['read'] }],
     redirectUris: [`${url}/callback`],
     postLogoutRedirectUris: [`${url}/signed-out`],
     backchannelLogoutUri: `${url}/backchannel-logout`,

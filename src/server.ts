@@ -100,7 +100,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       cookieSecrets,
       adapter,
       findAccount,
-      apis: services.apis,
+      clients: services.clients,
       pages,
     });
     handleServerErrors(provider, views, logger);

@@ -47,7 +47,8 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const logger = createLogger(config.logLevel, options.logDestination);
   const payloads = createOidcPayloadStore(database);
   const auditEvents = createAuditEventStore(database);
-  const clients = createClients({ clients: createClientStore(database), isProduction: config.isProduction });
+  const apiStore = createApiStore(database);
+  const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction });
   // Loaded on first use: the CLI's other commands then never load oidc-provider at all.
   let logoutOnlyProvider: ReturnType<ProviderSource> | undefined;
   const backChannel = createBackChannel({
@@ -74,7 +75,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
       logger,
     }),
     clients,
-    apis: createApis({ apis: createApiStore(database) }),
+    apis: createApis({ apis: apiStore }),
   };
   return services;
 }

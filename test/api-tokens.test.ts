@@ -14,7 +14,7 @@ let service: oidc.Configuration;
 beforeAll(async () => {
   server = await startTestServer();
   await server.services.apis.register(audience, ['read', 'write']);
-  const client = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [] });
+  const client = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [], apis: [{ audience, scopes: ['read', 'write'] }] });
   service = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
 });
 afterAll(() => server.close());
@@ -68,7 +68,7 @@ describe('JWT access tokens for registered APIs (RFC 9068)', () => {
   });
 
   it('gives a signed-in user a JWT for the API they asked for at authorization', async () => {
-    const client = await createClient(server.services);
+    const client = await createClient(server.services, { apis: [{ audience, scopes: ['read'] }] });
     const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
     const user = await createUser(server.services);
     const { tokens } = await signIn(rp, createBrowser(), {
@@ -82,7 +82,7 @@ describe('JWT access tokens for registered APIs (RFC 9068)', () => {
   });
 
   it('puts the email into the access token when the user granted the email scope, also after a refresh', async () => {
-    const client = await createClient(server.services);
+    const client = await createClient(server.services, { apis: [{ audience, scopes: ['read'] }] });
     const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
     const user = await createUser(server.services, { email: 'Mary.Somerville@Example.com' });
     const { tokens } = await signIn(rp, createBrowser(), {
@@ -94,7 +94,7 @@ describe('JWT access tokens for registered APIs (RFC 9068)', () => {
   });
 
   it('leaves the email out when the email scope was not granted, and out of client_credentials tokens', async () => {
-    const client = await createClient(server.services);
+    const client = await createClient(server.services, { apis: [{ audience, scopes: ['read'] }] });
     const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
     const user = await createUser(server.services);
     const { tokens } = await signIn(rp, createBrowser(), {
@@ -110,7 +110,7 @@ describe('JWT access tokens for registered APIs (RFC 9068)', () => {
 
 describe('the access token format follows `resource`', () => {
   it('issues an opaque access token that works at userinfo without a resource, and a JWT for the API with one', async () => {
-    const client = await createClient(server.services);
+    const client = await createClient(server.services, { apis: [{ audience, scopes: ['read'] }] });
     const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
     const user = await createUser(server.services);
 

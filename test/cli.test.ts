@@ -1,9 +1,12 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { openServices } from '../src/services.js';
+import { createClientStore } from '../src/store/clients.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { runCliCapturing } from './support/cli.js';
 
@@ -140,6 +143,123 @@ describe('latchkey apis', () => {
     [['--scopes', 'read'], '--audience is required'],
   ])('refuses apis create %j', async (argv, message) => {
     const result = await cli('apis', 'create', ...argv);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(message);
+  });
+});
+
+describe('latchkey clients --api (which APIs and scopes a client may have)', () => {
+  beforeAll(async () => {
+    await cliJson('apis', 'create', '--audience', 'https://orders.example.com:8443', '--scopes', 'read write api:admin');
+    await cliJson('apis', 'create', '--audience', 'urn:example:billing', '--scopes', 'read charge');
+  });
+
+  it('gives a client APIs with some, or none, of their scopes; audiences and scopes may hold colons', async () => {
+    const created = await cliJson('clients', 'create', '--client-id', 'orders-worker', '--grant-types', 'client_credentials',
+      '--api', 'https://orders.example.com:8443:read,api:admin', '--api', 'urn:example:billing');
+    expect(created.apis).toEqual([
+      { audience: 'https://orders.example.com:8443', scopes: ['read', 'api:admin'] },
+      { audience: 'urn:example:billing', scopes: [] },
+    ]);
+    expect((await cli('clients', 'list')).stdout).toMatch(/orders-worker\s+confidential\s+client_credentials\s+https:\/\/orders\.example\.com:8443:read,api:admin urn:example:billing/);
+  });
+
+  it('replaces the APIs, the name and the consent setting with clients update, and removes every API with --no-apis', async () => {
+    await cliJson('clients', 'create', '--client-id', 'shop', '--redirect-uri', 'https://shop.example.com/cb', '--api', 'urn:example:billing:read');
+    expect(await cliJson('clients', 'update', '--client-id', 'shop', '--api', 'https://orders.example.com:8443:write', '--name', 'Shop',
+      '--skip-consent', 'true')).toMatchObject({ name: 'Shop', skipConsent: true, apis: [{ audience: 'https://orders.example.com:8443', scopes: ['write'] }] });
+    expect(await cliJson('clients', 'update', '--client-id', 'shop', '--skip-consent', 'false'))
+      .toMatchObject({ name: 'Shop', skipConsent: false, apis: [{ audience: 'https://orders.example.com:8443', scopes: ['write'] }] });
+    expect((await cliJson('clients', 'update', '--client-id', 'shop', '--no-apis')).apis).toEqual([]);
+    const events = await cliJson('events', '--limit', '3');
+    expect(events.at(-1)).toMatchObject({ type: 'client.updated', clientId: 'shop', details: { apis: 'none' } });
+  });
+
+  it.each([
+    [['create', '--client-id', 'w1', '--grant-types', 'client_credentials', '--api', 'https://unknown.example.com'], '--api https://unknown.example.com: no registered API matches'],
+    [['create', '--client-id', 'w1', '--grant-types', 'client_credentials', '--api', 'urn:example:billing:refund'], 'API urn:example:billing has no scope refund (its scopes: read charge)'],
+    [['create', '--client-id', 'w1', '--grant-types', 'client_credentials', '--api', 'urn:example:billing', '--api', 'urn:example:billing:read'], 'API urn:example:billing is given twice'],
+    [['update', '--client-id', 'ghost', '--name', 'x'], 'no client with id ghost'],
+    [['update', '--client-id', 'orders-worker'], 'nothing to change'],
+    [['update', '--client-id', 'orders-worker', '--api', 'urn:example:billing', '--no-apis'], '--api and --no-apis exclude each other'],
+    [['update', '--client-id', 'orders-worker', '--skip-consent', 'yes'], '--skip-consent must be true or false'],
+  ])('refuses clients %j', async (argv, message) => {
+    const result = await cli('clients', ...argv);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(message);
+  });
+
+  it('refuses a client id shaped like a UUID (a user id), in any letter case', async () => {
+    for (const clientId of ['0b6f0c3e-9a4b-4c47-8f3e-2d1c5b7a9e10', '0B6F0C3E-9A4B-4C47-8F3E-2D1C5B7A9E10']) {
+      const result = await cli('clients', 'create', '--client-id', clientId, '--grant-types', 'client_credentials');
+      expect(result).toMatchObject({ code: 1, stderr: expect.stringContaining('client id must not be shaped like a UUID') });
+    }
+  });
+
+  it('gives no API to a UUID-shaped client registered before ids were checked, but lets it be renamed', async () => {
+    const legacyId = '5d9f2b64-1c0e-4e8a-9b7d-3f6a2c8e1d40';
+    const services = await openServices(loadConfig(env));
+    try {
+      // Written with the store, as an older Latchkey did; the registry would refuse the id.
+      await createClientStore(services.database).insert({
+        clientId: legacyId, clientSecret: 'a-legacy-secret-that-is-long-enough-123', name: null, redirectUris: [], postLogoutRedirectUris: [],
+        grantTypes: ['client_credentials'], tokenEndpointAuthMethod: 'client_secret_basic', isFirstParty: false,
+        backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, createdAt: Date.now(),
+      });
+    } finally {
+      await services.database.destroy();
+    }
+    const refused = await cli('clients', 'update', '--client-id', legacyId, '--api', 'urn:example:billing:read');
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining('has an id shaped like a UUID') });
+    expect(await cliJson('clients', 'update', '--client-id', legacyId, '--name', 'Legacy')).toMatchObject({ name: 'Legacy', apis: [] });
+  });
+});
+
+describe('latchkey clients create --client-secret-stdin', () => {
+  const secretOf = async (clientId: string) => {
+    const services = await openServices(loadConfig(env));
+    try {
+      return (await services.clients.find(clientId))?.clientSecret;
+    } finally {
+      await services.database.destroy();
+    }
+  };
+
+  it('reads the secret from the first line of standard input and never prints it', async () => {
+    const secret = 'a-secret-read-from-standard-input-0123456789';
+    const result = await runCliCapturing(['clients', 'create', '--client-id', 'piped', '--redirect-uri', 'https://piped.example.com/cb',
+      '--client-secret-stdin', '--json'], env, undefined, `${secret}\r\nsecond line is ignored\n`);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).not.toContain(secret);
+    expect(JSON.parse(result.stdout).clientSecret).toBeUndefined();
+    expect(await secretOf('piped')).toBe(secret);
+  });
+
+  it('runs as a real process: the secret arrives through a pipe and is in no argument the process was started with', async () => {
+    const secret = 'a-secret-that-only-the-pipe-carries-9876543210';
+    const child = spawn(process.execPath, [path.resolve('bin/latchkey.js'), 'clients', 'create', '--client-id', 'piped-process',
+      '--redirect-uri', 'https://piped.example.com/cb', '--client-secret-stdin'], { env: { ...process.env, ...env } });
+    // What `ps` and every user of the host can read while the command runs.
+    const cmdline = fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
+    expect(cmdline).toContain('--client-secret-stdin');
+    expect(cmdline).not.toContain(secret);
+    child.stdin.end(`${secret}\n`);
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0);
+    expect(output).toContain('created confidential client piped-process');
+    expect(output).not.toContain(secret);
+    expect(await secretOf('piped-process')).toBe(secret);
+  });
+
+  it.each([
+    [['--client-secret-stdin'], '', 'the first line of standard input is empty'],
+    [['--client-secret-stdin'], 'short\n', 'at least 32 characters'],
+    [['--client-secret-stdin', '--client-secret', 'a-given-secret-that-is-long-enough-1234'], 'ignored', '--client-secret and --client-secret-stdin exclude each other'],
+    [['--client-secret-stdin', '--public'], 'ignored', '--public and --client-secret-stdin exclude each other'],
+  ])('refuses %j with standard input %j', async (options, stdin, message) => {
+    const result = await runCliCapturing(['clients', 'create', '--client-id', 'bad-stdin', '--redirect-uri', 'https://x.example.com/cb', ...options], env, undefined, stdin);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(message);
   });

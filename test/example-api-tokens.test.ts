@@ -23,7 +23,10 @@ let strangerService: oidc.Configuration;
 async function serviceOf(latchkey: TestServer): Promise<oidc.Configuration> {
   await latchkey.services.apis.register(audience, ['read', 'write']);
   await latchkey.services.apis.register(otherAudience, ['read']);
-  const worker = await createClient(latchkey.services, { grantTypes: ['client_credentials'], redirectUris: [] });
+  const worker = await createClient(latchkey.services, {
+    grantTypes: ['client_credentials'], redirectUris: [],
+    apis: [{ audience, scopes: ['read', 'write'] }, { audience: otherAudience, scopes: ['read'] }],
+  });
   return discoverRp(latchkey.issuer, worker.clientId, worker.clientSecret!);
 }
 

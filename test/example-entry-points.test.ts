@@ -78,7 +78,7 @@ describe('examples/web-app/main.ts and examples/api/main.ts, started on their ow
     const [, appUrl] = await app.waitFor(/^example web app: (http:\/\/localhost:\d+) /m);
     // The port is the OS's choice, so the app can only be registered now that it has printed its URL.
     await server.services.clients.register({
-      clientId, clientSecret, name: 'Standalone', skipConsent: true,
+      clientId, clientSecret, name: 'Standalone', skipConsent: true, apis: [{ audience, scopes: ['read'] }],
       redirectUris: [`${appUrl}/callback`], postLogoutRedirectUris: [`${appUrl}/signed-out`],
       backchannelLogoutUri: `${appUrl}/backchannel-logout`, grantTypes: ['authorization_code', 'refresh_token'],
     });

@@ -24,7 +24,7 @@ beforeAll(async () => {
   server = await startTestServer();
   examples = await startExamples(server, { now: () => Date.now() + clockOffsetMs });
   ({ api, apps } = examples);
-  const worker = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [] });
+  const worker = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [], apis: [{ audience, scopes: ['read', 'write'] }] });
   service = await discoverRp(server.issuer, worker.clientId, worker.clientSecret!);
 });
 afterAll(async () => {
@@ -190,7 +190,7 @@ describe('the example web apps and API with single sign-on', () => {
     });
     try {
       await server.services.clients.register({
-        clientId: 'no-backchannel', clientSecret, skipConsent: true,
+        clientId: 'no-backchannel', clientSecret, skipConsent: true, apis: [{ audience, scopes: ['read'] }],
         redirectUris: [`${app.url}/callback`], grantTypes: ['authorization_code', 'refresh_token'],
       });
       const user = await createUser(server.services);

@@ -27,7 +27,7 @@ let attackerKey: CryptoKey;
 beforeAll(async () => {
   server = await startTestServer();
   await server.services.apis.register(audience, ['read']);
-  const client = await createClient(server.services);
+  const client = await createClient(server.services, { apis: [{ audience, scopes: ['read'] }] });
   rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
   basicAuth = `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`;
 

@@ -49,8 +49,8 @@ beforeAll(async () => {
   };
   const services = await openServices(loadConfig(env));
   const client = await createClient(services);
-  const serviceClient = await createClient(services, { grantTypes: ['client_credentials'], redirectUris: [] });
   await services.apis.register(audience, ['read']);
+  const serviceClient = await createClient(services, { grantTypes: ['client_credentials'], redirectUris: [], apis: [{ audience, scopes: ['read'] }] });
   email = (await createUser(services)).email;
   await services.database.destroy();
 

@@ -21,10 +21,11 @@ export const usage = `usage: latchkey <command> [options] [--json]
   users set-password --email E --password P
   users sessions --email E
   users logout --email E
-  clients create --client-id ID [--client-secret S | --public] --redirect-uri URI [--redirect-uri URI2 …]
+  clients create --client-id ID [--client-secret-stdin | --client-secret S | --public] --redirect-uri URI [--redirect-uri URI2 …]
                  [--post-logout-redirect-uri URI] [--grant-types authorization_code,refresh_token,client_credentials]
-                 [--skip-consent] [--name "Display name"]
+                 [--skip-consent] [--name "Display name"] [--api AUD[:scope1,scope2] …]
                  [--backchannel-logout-uri URI [--backchannel-logout-session-required true|false]]
+  clients update --client-id ID [--api AUD[:scope1,scope2] … | --no-apis] [--name N] [--skip-consent true|false]
   clients list
   clients delete --client-id ID
   apis create --audience AUD [--scopes "read write"]

@@ -1,8 +1,17 @@
 import os from 'node:os';
 import type { DestinationStream } from 'pino';
 
-/** Where the CLI writes. `log` receives the JSON audit log lines (none when absent: stdout stays for results). */
-export type Io = { stdout: (line: string) => void; stderr: (line: string) => void; log?: DestinationStream };
+/**
+ * Where the CLI writes and reads. `log` receives the JSON audit log lines (none when absent: stdout stays for
+ * results). `readStdinLine` reads the first line of standard input (stdin.ts), for secrets that must not be
+ * arguments; without it, options that read standard input are refused.
+ */
+export type Io = {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+  log?: DestinationStream;
+  readStdinLine?: () => Promise<string>;
+};
 
 /** Who ran a CLI command, for the audit trail: the operating-system user. */
 export function actor(): string {
@@ -28,12 +37,19 @@ export class IncompleteError extends Error {
   }
 }
 
-/** Prints a result as JSON (`--json`) or as the human-readable lines given. */
+/** Prints a result as JSON (`--json`) or as the human-readable lines given, and reads secrets from standard input. */
 export function createOutput(io: Io, isJson: boolean) {
   return {
     result(value: unknown, lines: string[]) {
       if (isJson) io.stdout(JSON.stringify(value, null, 2));
       else for (const line of lines) io.stdout(line);
+    },
+    /** The first line of standard input, which `option` (e.g. `--client-secret-stdin`) says holds a secret. */
+    async readSecretLine(option: string): Promise<string> {
+      if (!io.readStdinLine) throw new UsageError(`${option} needs standard input`);
+      const line = await io.readStdinLine();
+      if (line === '') throw new UsageError(`${option}: the first line of standard input is empty`);
+      return line;
     },
   };
 }

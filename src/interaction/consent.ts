@@ -41,6 +41,22 @@ export function createConsent(deps: { provider: Provider; views: Views; csrf: Cs
     ctx.redirect(redirectTo);
   }
 
+  /**
+   * Every API a token may be issued for from this authorization (each requested `resource`), with the scopes asked
+   * of it: the ones this consent grants and the ones the user granted this app before. The authorization endpoint
+   * refuses an API asked without any of its scopes (oidc/api-access.ts), so none is left off the page.
+   */
+  async function requestedApis(details: InteractionDetails) {
+    const missing = (details.prompt.details as ConsentDetails).missingResourceScopes ?? {};
+    const grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+    const asked = new Set(typeof details.params.scope === 'string' ? details.params.scope.split(' ') : []);
+    const audiences = [details.params.resource].flat().filter((value): value is string => typeof value === 'string');
+    return [...new Set([...audiences, ...Object.keys(missing)])].map((audience) => {
+      const granted = (grant?.getResourceScope(audience) ?? '').split(' ').filter((scope) => asked.has(scope));
+      return { audience, scopes: [...new Set([...(missing[audience] ?? []), ...granted])] };
+    });
+  }
+
   return {
     /** First-party clients (registered with --skip-consent) are granted what they ask for without a page. */
     async show(ctx: Context, details: InteractionDetails) {
@@ -57,7 +73,7 @@ export function createConsent(deps: { provider: Provider; views: Views; csrf: Cs
         csrf: csrf.tokenFor(details.uid),
         clientName: client?.clientName ?? client?.clientId,
         scopes: (missing.missingOIDCScope ?? []).map((scope) => scopeDescriptions[scope] ?? scope),
-        apis: Object.entries(missing.missingResourceScopes ?? {}).map(([audience, scopes]) => ({ audience, scopes })),
+        apis: await requestedApis(details),
       });
     },
     submit: finish,

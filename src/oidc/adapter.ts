@@ -61,6 +61,7 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
         uid: payload.uid,
         userCode: payload.userCode,
         accountId: payload.accountId,
+        clientId: payload.clientId,
         expiresAt: expiresIn ? now() + expiresIn * 1000 : null,
       });
     },

@@ -25,7 +25,7 @@ export function createLogoutOnlyProvider(config: Config, services: Services): Pr
     cookieSecrets: { cookieKeys: [randomBytes(32).toString('base64url')], csrfKey: '' },
     adapter: createAdapterFactory({ payloads: services.payloads, clients: services.clients }),
     findAccount: createFindAccount(services.accounts),
-    apis: services.apis,
+    clients: services.clients,
     pages: createProviderPages(createViews()),
   });
 }

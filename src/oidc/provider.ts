@@ -1,7 +1,8 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
-import type { Apis } from '../registry/apis.js';
+import type { Clients } from '../registry/clients.js';
 import type { CookieSecrets, SigningKey } from '../signing-keys.js';
+import { createApiAccess } from './api-access.js';
 import { scopeClaims } from './claims.js';
 import { createFetch } from './outgoing-requests.js';
 
@@ -12,7 +13,7 @@ export type ProviderDeps = {
   cookieSecrets: CookieSecrets;
   adapter: NonNullable<Configuration['adapter']>;
   findAccount: NonNullable<Configuration['findAccount']>;
-  apis: Apis;
+  clients: Pick<Clients, 'findApiForClient'>;
   pages: {
     renderError: NonNullable<Configuration['renderError']>;
     logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
@@ -22,7 +23,8 @@ export type ProviderDeps = {
 
 /** Every protocol decision Latchkey makes, in one place. oidc-provider does the protocol itself. */
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, apis } = deps;
+  const { config } = deps;
+  const apiAccess = createApiAccess({ findApiForClient: deps.clients.findApiForClient, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
   const grantTtlSeconds = Math.max(config.sessionTtlSeconds, config.refreshTokenTtlSeconds);
 
   const configuration: Configuration = {
@@ -70,14 +72,29 @@ export function createProvider(deps: ProviderDeps): Provider {
       return claims?.email ? { email: claims.email } : undefined;
     },
 
+    // RFC 9068 §2.2.3: a JWT access token carries `scope`, also when the client got no scope of the API (an
+    // audience-only token), so an API reads one claim the same way every time; oidc-provider leaves an empty one out.
+    formats: {
+      customizers: {
+        jwt(_ctx, _token, jwt) {
+          jwt.payload.scope ??= '';
+        },
+      },
+    },
+
     routes: { jwks: '/.well-known/jwks.json' },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
 
     // Every client allowed the refresh_token grant gets one. Without offline_access it ends with the Latchkey
     // session (logout revokes it); with offline_access (and prompt=consent, OIDC Core §11) it outlives the session.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    // Refresh tokens rotate on every use; oidc-provider revokes the grant when a used one comes back.
-    rotateRefreshToken: true,
+    // Refresh tokens rotate on every use; oidc-provider revokes the grant when a used one comes back. It asks this
+    // just before it consumes the presented token: a `resource` it would refuse afterwards is refused here, while the
+    // token is unused, so a client's mistake never looks like a replay.
+    async rotateRefreshToken(ctx) {
+      await apiAccess.checkRefreshResource(ctx);
+      return true;
+    },
 
     ttl: {
       AccessToken: () => config.accessTokenTtlSeconds,
@@ -133,18 +150,8 @@ export function createProvider(deps: ProviderDeps): Provider {
         enabled: true,
         // A code exchange without `resource` uses the single API granted at authorization.
         useGrantedResource: async () => true,
-        async getResourceServerInfo(_ctx, resourceIndicator) {
-          const api = await apis.find(resourceIndicator);
-          if (!api) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
-          return {
-            audience: api.audience,
-            scope: api.scopes.join(' '),
-            accessTokenTTL: config.accessTokenTtlSeconds,
-            // RFC 9068 JWT access tokens, verifiable offline through the JWKS.
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'RS256' } },
-          };
-        },
+        // Each API only for the clients given it, with only the scopes they were given.
+        getResourceServerInfo: apiAccess.resourceServerInfo,
       },
     },
   };

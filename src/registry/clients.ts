@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Client, ClientStore } from '../store/clients.js';
+import type { ApiStore } from '../store/apis.js';
+import { DuplicateClientError, type ApiAccess, type Client, type ClientChanges, type ClientStore } from '../store/clients.js';
+import type { OidcPayloadStore } from '../store/oidc-payloads.js';
 
 export const supportedGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
@@ -11,6 +13,17 @@ export class RegistryError extends Error {
 }
 
 const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * User ids are random UUIDs (accounts.ts), and a client_credentials access token's `sub` is the client id (RFC 9068
+ * §2.2): a client id of that shape could equal a user's `sub`, and an API keyed on `sub` would take the service for
+ * that user. Client ids are therefore never shaped like a UUID, in any letter case, so the two never meet.
+ */
+const uuidShape = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuidShaped(clientId: string): boolean {
+  return uuidShape.test(clientId);
+}
 
 /**
  * RFC 9700 §2.1 and RFC 8252: exact, absolute redirect URIs without fragments; plain http only to the loopback
@@ -67,19 +80,60 @@ export type NewClient = {
   backchannelLogoutUri?: string;
   /** Whether logout tokens carry `sid` (and ID tokens too); Back-Channel Logout 1.0 §2.2, default true here. */
   backchannelLogoutSessionRequired?: boolean;
+  /** The APIs the client may obtain access tokens for; none when absent. */
+  apis?: ApiAccess[];
 };
+
+/** A client with the APIs it may use. */
+export type RegisteredClient = Client & { apis: ApiAccess[] };
 
 export type Clients = ReturnType<typeof createClients>;
 
-export function createClients(deps: { clients: ClientStore; isProduction: boolean; now?: () => number }) {
-  const { clients, isProduction } = deps;
+export function createClients(deps: {
+  clients: ClientStore;
+  apis: ApiStore;
+  payloads: OidcPayloadStore;
+  isProduction: boolean;
+  now?: () => number;
+}) {
+  const { clients, apis, payloads, isProduction } = deps;
   const now = deps.now ?? Date.now;
 
+  /**
+   * RFC 9700 §2.3, RFC 8707 §2: a client gets tokens only for the APIs, and only the scopes of them, it is given
+   * here. Each API must be registered and each scope one of its own; an API with no scopes listed gives the
+   * audience alone (tokens for it carry no scope of it).
+   */
+  async function checkApiAccess(clientId: string, list: ApiAccess[]): Promise<ApiAccess[]> {
+    if (list.length > 0 && isUuidShaped(clientId)) {
+      throw new RegistryError(`client ${clientId} has an id shaped like a UUID, which a user's sub could equal; it cannot be given APIs: register the app again under another client id`);
+    }
+    const checked = new Map<string, ApiAccess>();
+    for (const access of list) {
+      if (checked.has(access.audience)) throw new RegistryError(`API ${access.audience} is given twice`);
+      const api = await apis.find(access.audience);
+      if (!api) throw new RegistryError(`no API ${access.audience} is registered (latchkey apis create --audience …)`);
+      const unknown = access.scopes.filter((scope) => !api.scopes.includes(scope));
+      if (unknown.length > 0) {
+        throw new RegistryError(`API ${api.audience} has no scope ${unknown.join(', ')} (its scopes: ${api.scopes.join(' ') || 'none'})`);
+      }
+      checked.set(access.audience, { audience: api.audience, scopes: [...new Set(access.scopes)] });
+    }
+    return [...checked.values()];
+  }
+
   return {
-    /** Registers a client; a confidential client without a given secret gets a generated 256-bit one. */
-    async register(input: NewClient): Promise<Client> {
+    /**
+     * Registers a client; a confidential client without a given secret gets a generated 256-bit one. An id that
+     * belonged to a deleted client starts with nothing of it: anything still stored for that id (a token written
+     * by a request that was in flight while the old client was deleted) is deleted first.
+     */
+    async register(input: NewClient): Promise<RegisteredClient> {
       if (!/^[A-Za-z0-9._~-]{1,200}$/.test(input.clientId)) {
         throw new RegistryError('client id must be 1-200 characters of letters, digits and . _ ~ -');
+      }
+      if (isUuidShaped(input.clientId)) {
+        throw new RegistryError('client id must not be shaped like a UUID: user ids are UUIDs, and a service\'s tokens carry its client id where a user\'s carry their id (sub)');
       }
       const grantTypes = input.grantTypes?.length ? [...new Set(input.grantTypes)] : ['authorization_code', 'refresh_token'];
       for (const grantType of grantTypes) {
@@ -104,6 +158,7 @@ export function createClients(deps: { clients: ClientStore; isProduction: boolea
       if (input.clientSecret !== undefined && input.clientSecret.length < 32) {
         throw new RegistryError('a client secret must have at least 32 characters');
       }
+      const apiAccess = await checkApiAccess(input.clientId, input.apis ?? []);
       const client: Client = {
         clientId: input.clientId,
         clientSecret: input.isPublic ? null : input.clientSecret ?? randomBytes(32).toString('base64url'),
@@ -117,11 +172,34 @@ export function createClients(deps: { clients: ClientStore; isProduction: boolea
         backchannelLogoutSessionRequired: input.backchannelLogoutSessionRequired ?? true,
         createdAt: now(),
       };
-      await clients.insert(client);
-      return client;
+      if (await clients.find(client.clientId)) throw new DuplicateClientError(client.clientId);
+      await payloads.deleteByClientId(client.clientId);
+      await clients.insert(client, apiAccess);
+      return { ...client, apis: apiAccess };
     },
+
+    /** Changes a client's name, consent page or APIs (`apis` replaces the list); undefined when there is no such client. */
+    async update(clientId: string, changes: ClientChanges): Promise<RegisteredClient | undefined> {
+      const checked = { ...changes, ...(changes.apis ? { apis: await checkApiAccess(clientId, changes.apis) } : {}) };
+      if (!(await clients.update(clientId, checked))) return undefined;
+      const client = await clients.find(clientId);
+      return client && { ...client, apis: (await clients.listApis(clientId)).get(clientId) ?? [] };
+    },
+
+    /**
+     * Deletes a client and everything it was issued: its grants, codes and tokens (opaque access tokens and refresh
+     * tokens stop working at once; JWT access tokens, verified offline, until they expire). The client row goes
+     * first, so no new token can be issued to it while its old ones are deleted.
+     */
+    async delete(clientId: string): Promise<boolean> {
+      if (!(await clients.delete(clientId))) return false;
+      await payloads.deleteByClientId(clientId);
+      return true;
+    },
+
     find: clients.find,
     list: clients.list,
-    delete: clients.delete,
+    listApis: clients.listApis,
+    findApiForClient: clients.findApiForClient,
   };
 }

@@ -15,6 +15,8 @@ export type PayloadInput = {
   uid?: string;
   userCode?: string;
   accountId?: string;
+  /** The client a grant, code or token was issued to. */
+  clientId?: string;
   expiresAt: number | null;
 };
 
@@ -54,10 +56,10 @@ export function createOidcPayloadStore(database: Database) {
         where p.expires_at is null or p.expires_at > keys.value ->> 2`,
     });
   const lookups = { id: lookupBy('id'), uid: lookupBy('uid'), user_code: lookupBy('user_code') };
-  const upsertSql = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, expires_at)
-    values (?, ?, ?, ?, ?, ?, ?, ?)
+  const upsertSql = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at)
+    values (?, ?, ?, ?, ?, ?, ?, ?, ?)
     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-      user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`;
+      user_code = excluded.user_code, account_id = excluded.account_id, client_id = excluded.client_id, expires_at = excluded.expires_at`;
 
   async function findBy(column: keyof typeof lookups, model: string, value: string, now: number): Promise<StoredPayload | undefined> {
     if (!isStorableText(model) || !isStorableText(value)) return undefined;
@@ -76,6 +78,7 @@ export function createOidcPayloadStore(database: Database) {
         input.uid ?? null,
         input.userCode ?? null,
         input.accountId ?? null,
+        input.clientId ?? null,
         input.expiresAt,
       ]);
     },
@@ -103,6 +106,15 @@ export function createOidcPayloadStore(database: Database) {
     /** Deletes a grant and every code and token issued under it. */
     async deleteGrant(grantId: string): Promise<void> {
       await statements.run("delete from oidc_payloads where grant_id = ? or (model = 'Grant' and id = ?)", [grantId, grantId]);
+    },
+    /**
+     * Deletes every grant, code and token issued to a client; returns how many rows went. Sessions stay (they hold
+     * the user's other clients); the client's grants being gone, a session cannot issue it anything without a new
+     * authorization.
+     */
+    async deleteByClientId(clientId: string): Promise<number> {
+      if (!isStorableText(clientId)) return 0;
+      return statements.run('delete from oidc_payloads where client_id = ?', [clientId]);
     },
     /** The account's sessions that have not expired at `now`, oldest first. */
     async listSessions(accountId: string, now: number): Promise<StoredSession[]> {

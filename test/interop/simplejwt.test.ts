@@ -31,7 +31,7 @@ beforeAll(async () => {
   ensureSimpleJwt();
   server = await startTestServer();
   await server.services.apis.register(audience, ['read']);
-  const client = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [] });
+  const client = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [], apis: [{ audience, scopes: ['read'] }] });
   service = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
 }, 600_000);
 afterAll(() => server?.close());

@@ -21,6 +21,8 @@ export async function startExamples(server: TestServer, options: { now?: () => n
     const app = await startWebApp({ issuer: server.issuer, clientId, clientSecret, apiUrl: api.url, apiAudience, name, now: options.now });
     await server.services.clients.register({
       clientId, clientSecret, name, skipConsent,
+      // The apps ask for the API's read scope (examples/web-app/sign-in.ts), and get nothing more.
+      apis: [{ audience: apiAudience, scopes: ['read'] }],
       redirectUris: [`${app.url}/callback`],
       postLogoutRedirectUris: [`${app.url}/signed-out`],
       backchannelLogoutUri: `${app.url}/backchannel-logout`,
