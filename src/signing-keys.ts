@@ -106,6 +106,8 @@ export function orderForSigning(keys: StoredSigningKey[], now: number): StoredSi
 /** oidc-provider gives logout tokens a fixed lifetime of 120 seconds (lib/models/id_token.js, use `logout`). */
 const logoutTokenLifetimeSeconds = 120;
 
+type TokenLifetimes = Pick<Config, 'idTokenTtlSeconds' | 'accessTokenTtlSeconds' | 'sessionTtlSeconds' | 'keysReloadIntervalSeconds'>;
+
 /**
  * How long a key stays published after a newer key took over signing: an instance may go on signing with it for
  * up to KEYS_RELOAD_INTERVAL, and what it signed last must verify for as long as it is used. That is the longest of
@@ -113,7 +115,7 @@ const logoutTokenLifetimeSeconds = 120;
  * an app sends the ID token it got at sign-in as `id_token_hint` when the user logs out, which Latchkey accepts
  * after the token's `exp` (RP-Initiated Logout 1.0 §2) but only while the key that signed it is published.
  */
-export function signingKeyRetentionMs(config: Pick<Config, 'idTokenTtlSeconds' | 'accessTokenTtlSeconds' | 'sessionTtlSeconds' | 'keysReloadIntervalSeconds'>): number {
+export function signingKeyRetentionMs(config: TokenLifetimes): number {
   const longestUseSeconds = Math.max(config.idTokenTtlSeconds, config.accessTokenTtlSeconds, logoutTokenLifetimeSeconds, config.sessionTtlSeconds);
   return (config.keysReloadIntervalSeconds + longestUseSeconds) * 1000;
 }
@@ -190,12 +192,19 @@ function writeRetired(dir: string, key: StoredSigningKey, now: number, reason: R
  * Latchkey itself (`id_token_hint`) accepts what it signed. The key that signs now can be retired only when a newer
  * key exists; that one then signs from `now` (before the old key goes, so no older key ever signs again).
  */
-export function retireSigningKey(dir: string, kid: string, options: { now: number; retentionMs: number }): { retired: RetiredSigningKey; takesOver?: StoredSigningKey } {
+export function retireSigningKey(
+  dir: string,
+  kid: string,
+  options: { now: number; retentionMs: number },
+): { retired: RetiredSigningKey; takesOver?: StoredSigningKey } {
   const { now } = options;
   const files = readKeyFiles(dir);
   const key = files.find((file) => (isLive(file) ? file.jwk.kid : file.kid) === kid);
   if (!key) throw new SigningKeyError(`no signing key with kid ${kid} in ${dir} (KEYS_DIR)`);
-  if (!isLive(key)) throw new SigningKeyError(`key ${kid} was already ${key.reason === 'retired' ? 'retired' : 'removed when it aged out'} at ${new Date(key.retiredAt).toISOString()}`);
+  if (!isLive(key)) {
+    const what = key.reason === 'retired' ? 'retired' : 'removed when it aged out';
+    throw new SigningKeyError(`key ${kid} was already ${what} at ${new Date(key.retiredAt).toISOString()}`);
+  }
   const live = files.filter(isLive);
   const [signing] = servedSigningKeys(live, now, options.retentionMs);
   let takesOver: StoredSigningKey | undefined;
