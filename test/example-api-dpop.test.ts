@@ -1,4 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { base64url, decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,5 +134,68 @@ describe('the example API and DPoP-bound access tokens (RFC 9449)', () => {
   it('checks htu against the URL the API is configured with, not the address the request reached', async () => {
     expect((await withDpop(bound, await proof(`${publicUrl}/hello`, bound), proxiedApi.url)).status).toBe(200);
     await expectRefused(await withDpop(bound, await proof(`${proxiedApi.url}/hello`, bound), proxiedApi.url), 'DPoP', 'invalid_dpop_proof', 'the DPoP proof is for another URI');
+  });
+});
+
+type VerifyAccessToken = (request: { authorization?: string; dpop?: string; method: string; path: string }) => Promise<{ scope?: string }>;
+
+/** The README's jose example as written, pointed at the test server, in a module of its own. */
+async function importReadmeExample(issuer: string, publicBaseUrl: string): Promise<VerifyAccessToken> {
+  const readme = fs.readFileSync('README.md', 'utf8');
+  const block = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((match) => match[1]).find((code) => code.includes('export async function verifyAccessToken'));
+  if (!block) throw new Error('the README has no verifyAccessToken example');
+  const code = block
+    .replaceAll('http://localhost:3000', issuer)
+    .replace("audience: 'https://api.example.com'", `audience: '${audience}'`)
+    .replace("const publicUrl = 'https://api.example.com'", `const publicUrl = '${publicBaseUrl}'`);
+  // Inside the repository (git-ignored), so that `jose` resolves from node_modules.
+  const dir = fs.mkdtempSync(path.resolve('test-artifacts', 'readme-'));
+  const file = path.join(dir, 'verify.mjs');
+  fs.writeFileSync(file, code);
+  try {
+    return (await import(pathToFileURL(file).href)).verifyAccessToken as VerifyAccessToken;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("the README's jose example for APIs", () => {
+  let readmeApi: http.Server;
+  let url: string;
+  beforeAll(async () => {
+    fs.mkdirSync('test-artifacts', { recursive: true });
+    let verify: VerifyAccessToken | undefined;
+    // A bare HTTP server that answers 200 when the README's function accepts the request, 401 when it throws.
+    readmeApi = http.createServer((req, res) => {
+      verify!({ authorization: req.headers.authorization, dpop: req.headers.dpop as string | undefined, method: req.method!, path: new URL(req.url!, 'http://x').pathname })
+        .then((payload) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(payload)))
+        .catch(() => res.writeHead(401).end());
+    });
+    await new Promise<void>((resolve) => readmeApi.listen(0, resolve));
+    url = `http://localhost:${(readmeApi.address() as AddressInfo).port}`;
+    verify = await importReadmeExample(server.issuer, url);
+  });
+  afterAll(() => new Promise<void>((resolve) => readmeApi?.close(() => resolve())));
+
+  it('accepts a bound token with an openid-client proof and an unbound bearer token', async () => {
+    const response = await oidc.fetchProtectedResource(service, bound, new URL(`${url}/hello`), 'GET', null, undefined, { DPoP: oidc.getDPoPHandle(service, keyPair) });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ scope: 'read', cnf: { jkt: expect.any(String) } });
+    const { access_token: unbound } = await oidc.clientCredentialsGrant(service, { resource: audience, scope: 'read' });
+    expect((await hello({ authorization: `Bearer ${unbound}` }, url)).status).toBe(200);
+  });
+
+  it('refuses a bound token as bearer, a proof by another key, for another method, URI or token, and no proof', async () => {
+    const other = await generateKeyPair('ES256');
+    const refused = [
+      await hello({ authorization: `Bearer ${bound}` }, url),
+      await hello({ authorization: `DPoP ${bound}` }, url),
+      await withDpop(bound, await proof(`${url}/hello`, bound, { key: other.privateKey, jwk: await exportJWK(other.publicKey) }), url),
+      await withDpop(bound, await proof(`${url}/hello`, bound, { claims: { htm: 'POST' } }), url),
+      await withDpop(bound, await proof(`${url}/other`, bound), url),
+      await withDpop(bound, await proof(`${url}/hello`, await boundToken(keyPair)), url),
+      await withDpop(bound, await proof(`${url}/hello`, bound, { claims: { iat: Math.floor(Date.now() / 1000) - 61 } }), url),
+    ];
+    expect(refused.map((response) => response.status)).toEqual(refused.map(() => 401));
   });
 });
