@@ -5,7 +5,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jo
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config.js';
-import { readSigningKeys, removeAgedOutKeys, rotateSigningKey, signingKeyRetentionMs } from '../src/signing-keys.js';
+import { ensureSigningKey, readRetiredKeys, readSigningKeys, removeAgedOutKeys, rotateSigningKey, signingKeyRetentionMs } from '../src/signing-keys.js';
 import { createBrowser, textOf } from './support/browser.js';
 import { runCliCapturing } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -210,6 +210,22 @@ describe('keys that stopped signing age out of the JWKS', () => {
     ['the 120-second logout tokens', { idTokenTtlSeconds: 60, accessTokenTtlSeconds: 60, sessionTtlSeconds: 60 }, 120],
   ])('counts %s when it is the longest', (_name, ttls, longestSeconds) => {
     expect(signingKeyRetentionMs({ ...ttls, keysReloadIntervalSeconds: 30 })).toBe((30 + longestSeconds) * 1000);
+  });
+});
+
+describe('a KEYS_DIR whose keys were all retired by hand', () => {
+  it('gets a new key at start, under the next sequence number (a retired key\'s file name is never reused)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-keys-'));
+    try {
+      const [first] = await ensureSigningKey(dir);
+      const record = { sequence: 1, kid: first.jwk.kid, alg: 'RS256', createdAt: first.createdAt, activatesAt: first.activatesAt, retiredAt: Date.now(), reason: 'retired' };
+      fs.writeFileSync(path.join(dir, 'signing-key-000001.json'), JSON.stringify(record));
+      const keys = await ensureSigningKey(dir);
+      expect(keys.map((key) => key.sequence)).toEqual([2]);
+      expect(readRetiredKeys(dir)).toEqual([record]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
