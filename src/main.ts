@@ -14,6 +14,13 @@ async function serve(config: Config): Promise<void> {
   // Before the line that says we are up: a supervisor may send SIGTERM the moment it reads it.
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP: load KEYS_DIR now instead of at the next KEYS_RELOAD_INTERVAL (after `keys retire`, say).
+  process.on('SIGHUP', () => {
+    server.reloadSigningKeys().then(
+      (isChanged) => log(`latchkey: SIGHUP received, signing keys ${isChanged ? 'reloaded' : 'unchanged'} (pid ${process.pid})`),
+      (error: Error) => log(`latchkey: SIGHUP received, reloading the signing keys failed: ${error.message} (pid ${process.pid})`),
+    );
+  });
   const threads = threadPoolSize(config.threadPoolSize);
   log(`latchkey: serving ${server.issuer} on port ${server.port} (pid ${process.pid}, ${threads} pool threads, password hashing ${hashingConcurrency(config.workers, threads)} at a time)`);
 }

@@ -18,7 +18,9 @@ import { handleServerErrors } from './oidc/server-errors.js';
 import { serveStaticDocuments } from './oidc/static-documents.js';
 import { securityHeaders } from './security-headers.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
-import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
+import {
+  ensureCookieSecrets, ensureSigningKey, readSigningKeys, servedSigningKeys, signingKeyRetentionMs, signingKeysFingerprint, type StoredSigningKey,
+} from './signing-keys.js';
 import { statefulRequestLimit } from './stateful-request-limit.js';
 import { createCounterStore } from './store/counters.js';
 import { createViews } from './views.js';
@@ -27,8 +29,11 @@ export type RunningServer = {
   issuer: string;
   port: number;
   services: Services;
-  /** Rebuilds the provider if the key files changed (another process rotated); the timer calls this too. */
-  reloadSigningKeys(): Promise<boolean>;
+  /**
+   * Rebuilds the provider if the keys to serve at `now` changed (another process rotated or retired one, or a key
+   * aged out); the timer and SIGHUP call this with the current time.
+   */
+  reloadSigningKeys(now?: number): Promise<boolean>;
   /**
    * Deletes rows expired at `now` (oidc-provider rows, throttle counters, audit events past AUDIT_RETENTION_DAYS)
    * in bounded batches and sends logout tokens for the expired sessions; the timer calls this with the current time.
@@ -92,11 +97,12 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 
   // oidc-provider fixes its keystore at construction, so a key rotation builds a new provider. All its state lives
   // in the database, which makes the swap invisible to clients; requests in flight finish on the old one.
-  function buildProvider(keys: StoredSigningKey[]): Provider {
+  // `served`: in signing order (see servedSigningKeys).
+  function buildProvider(served: StoredSigningKey[]): Provider {
     const provider = createProvider({
       config,
       issuer,
-      signingKeys: orderForSigning(keys, Date.now()).map((key) => key.jwk),
+      signingKeys: served.map((key) => key.jwk),
       cookieSecrets,
       adapter,
       findAccount,
@@ -119,18 +125,22 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     return provider;
   }
 
-  const initialKeys = readSigningKeys(config.keysDir);
-  let fingerprint = signingKeysFingerprint(initialKeys, Date.now());
+  // Retired keys have left the files; aged-out ones are left out here, so the fingerprint changes when either happens.
+  const retentionMs = signingKeyRetentionMs(config);
+  const servedAt = (now: number) => servedSigningKeys(readSigningKeys(config.keysDir), now, retentionMs);
+  const initialKeys = servedAt(Date.now());
+  let fingerprint = signingKeysFingerprint(initialKeys);
   serving = buildProvider(initialKeys);
   handle = serving.callback();
 
-  async function reloadSigningKeys(): Promise<boolean> {
-    const keys = readSigningKeys(config.keysDir);
-    const current = signingKeysFingerprint(keys, Date.now());
+  async function reloadSigningKeys(now = Date.now()): Promise<boolean> {
+    const served = servedAt(now);
+    const current = signingKeysFingerprint(served);
     if (current === fingerprint) return false;
-    serving = buildProvider(keys);
+    serving = buildProvider(served);
     handle = serving.callback();
     fingerprint = current;
+    logger.info({ event: 'keys.reloaded', signingKid: served[0]?.jwk.kid, publishedKids: served.map((key) => key.jwk.kid) }, 'signing keys reloaded');
     return true;
   }
 

@@ -7,7 +7,8 @@ import { workerThreadPoolSize } from './thread-pool.js';
 /**
  * WORKERS=N: the primary migrates the database and creates the keys once (no start-up races), then forks N worker
  * processes that share the listening port (node:cluster) and each run a full server. A worker that dies is replaced.
- * SIGTERM/SIGINT are passed to every worker; the primary exits 0 once all have shut down gracefully.
+ * SIGTERM/SIGINT are passed to every worker; the primary exits 0 once all have shut down gracefully. SIGHUP (reload
+ * the signing keys now) is passed on too.
  */
 export async function runPrimary(config: Config, log: (line: string) => void): Promise<void> {
   const services = await openServices(config);
@@ -34,6 +35,9 @@ export async function runPrimary(config: Config, log: (line: string) => void): P
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
   for (let i = 0; i < config.workers; i++) fork();
 }
 

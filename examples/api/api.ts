@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import Koa, { type Context, type Next } from 'koa';
+import { checkDpopProof, dpopAlgorithms } from './dpop.js';
 
 export type ApiOptions = {
   /** Latchkey's issuer URL: the `iss` every token must carry. */
@@ -21,20 +22,33 @@ export type ApiOptions = {
   jwksCooldownSeconds?: number;
   /** The API's clock in ms, for `exp` and `nbf` (tests move it forward to see a token expire). */
   now?: () => number;
+  /**
+   * The API's URL as clients address it (default `http://localhost:<port>`): DPoP proofs must name it (`htu`), so
+   * behind a proxy set it to the public URL. Never taken from the request's `Host`.
+   */
+  url?: string;
+  /** How far a DPoP proof's `iat` may be from the API's clock, either way (60 s by default). */
+  dpopProofWindowSeconds?: number;
 };
 
 export type RunningApi = { url: string; close(): Promise<void> };
 
-/** RFC 6750 §2.1: `Bearer` followed by a b64token. */
-const bearerHeader = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
+/** RFC 6750 §2.1 and RFC 9449 §7.1: `Bearer` or `DPoP` followed by a b64token. */
+const authorizationHeader = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/i;
 
-/** RFC 6750 §3: the WWW-Authenticate challenge; without an error code when the request carried no token at all. */
-function challenge(realm: string, error?: string, description?: string, scope?: string): string {
+type Scheme = 'Bearer' | 'DPoP';
+
+/**
+ * RFC 6750 §3 and RFC 9449 §7.1: the WWW-Authenticate challenge of the scheme the request used; without an error
+ * code when the request carried no token at all. A DPoP challenge names the proof algorithms accepted.
+ */
+function challenge(scheme: Scheme, realm: string, error?: string, description?: string, scope?: string): string {
   const params = [`realm="${realm}"`];
+  if (scheme === 'DPoP') params.push(`algs="${dpopAlgorithms.join(' ')}"`);
   if (error) params.push(`error="${error}"`);
   if (description) params.push(`error_description="${description.replace(/["\\]/g, '')}"`);
   if (scope) params.push(`scope="${scope}"`);
-  return `Bearer ${params.join(', ')}`;
+  return `${scheme} ${params.join(', ')}`;
 }
 
 function refuse(ctx: Context, status: number, header: string, error?: string, description?: string) {
@@ -43,7 +57,11 @@ function refuse(ctx: Context, status: number, header: string, error?: string, de
   ctx.body = error ? { error, error_description: description } : { error: 'unauthorized', error_description: 'a Bearer access token is required' };
 }
 
-/** A small resource server: verifies Latchkey's RFC 9068 JWT access tokens offline against its JWKS. */
+/**
+ * A small resource server: verifies Latchkey's RFC 9068 JWT access tokens offline against its JWKS. A token bound to
+ * a DPoP key (`cnf.jkt`, RFC 9449) is accepted only with the DPoP scheme and a valid proof by that key, never as a
+ * bearer token: whoever stole it lacks the key.
+ */
 export async function startApi(options: ApiOptions): Promise<RunningApi> {
   const { issuer, audience } = options;
   const requiredScope = options.requiredScope ?? 'read';
@@ -55,14 +73,21 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     cooldownDuration: (options.jwksCooldownSeconds ?? 30) * 1000,
   });
 
+  // Known once the port is: requests arrive only after that.
+  let publicUrl = '';
+
   async function authenticate(ctx: Context, next: Next) {
     const header = ctx.get('Authorization');
-    if (!header || !/^Bearer(\s|$)/i.test(header)) return refuse(ctx, 401, challenge(realm));
-    const match = bearerHeader.exec(header);
-    if (!match) return refuse(ctx, 400, challenge(realm, 'invalid_request', 'malformed Bearer authorization header'), 'invalid_request', 'malformed Bearer authorization header');
-    let payload: JWTPayload;
+    if (!header || !/^(Bearer|DPoP)(\s|$)/i.test(header)) return refuse(ctx, 401, challenge('Bearer', realm));
+    const match = authorizationHeader.exec(header);
+    const scheme: Scheme = /^dpop/i.test(header) ? 'DPoP' : 'Bearer';
+    const invalid = (error: string, description: string, status = 401) =>
+      refuse(ctx, status, challenge(scheme, realm, error, description), error, description);
+    if (!match) return invalid('invalid_request', `malformed ${scheme} authorization header`, 400);
+    const token = match[2];
+    let payload: JWTPayload & { cnf?: { jkt?: unknown } };
     try {
-      ({ payload } = await jwtVerify(match[1], jwks, { issuer, audience, typ: 'at+jwt', algorithms: ['RS256'], currentDate: new Date(now()) }));
+      ({ payload } = await jwtVerify(token, jwks, { issuer, audience, typ: 'at+jwt', algorithms: ['RS256'], currentDate: new Date(now()) }));
     } catch (error) {
       // Only a bad token is the caller's fault; an unreachable Latchkey (JWKS download failed) is ours: 503.
       const isTokenProblem = error instanceof errors.JOSEError && !(error instanceof errors.JWKSTimeout) && !(error instanceof errors.JWKSInvalid);
@@ -72,13 +97,26 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
         ctx.body = { error: 'temporarily_unavailable', error_description: 'the signing keys could not be fetched' };
         return;
       }
-      const description = error instanceof errors.JWTExpired ? 'the access token expired' : 'the access token is invalid';
-      return refuse(ctx, 401, challenge(realm, 'invalid_token', description), 'invalid_token', description);
+      return invalid('invalid_token', error instanceof errors.JWTExpired ? 'the access token expired' : 'the access token is invalid');
+    }
+    const jkt = typeof payload.cnf?.jkt === 'string' ? payload.cnf.jkt : undefined;
+    // RFC 9449 §7.2: a DPoP-bound token sent as a bearer token is refused; any other `cnf` (a binding this API
+    // cannot check, such as mTLS) is refused too. A DPoP request needs a bound token: the proof must prove something.
+    if (scheme === 'Bearer' && payload.cnf !== undefined) {
+      return invalid('invalid_token', 'the access token is sender-constrained: send it with the DPoP scheme and a DPoP proof');
+    }
+    if (scheme === 'DPoP') {
+      if (!jkt) return invalid('invalid_token', 'the access token is not DPoP-bound');
+      const problem = await checkDpopProof({
+        proof: ctx.get('DPoP') || undefined, accessToken: token, jkt, method: ctx.method,
+        url: new URL(`${publicUrl}${ctx.path}`), now: now(), windowSeconds: options.dpopProofWindowSeconds ?? 60,
+      });
+      if (problem) return invalid('invalid_dpop_proof', problem);
     }
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
     if (!scopes.includes(requiredScope)) {
       const description = `the "${requiredScope}" scope is required`;
-      return refuse(ctx, 403, challenge(realm, 'insufficient_scope', description, requiredScope), 'insufficient_scope', description);
+      return refuse(ctx, 403, challenge(scheme, realm, 'insufficient_scope', description, requiredScope), 'insufficient_scope', description);
     }
     ctx.state.token = payload;
     await next();
@@ -108,6 +146,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     server.listen(options.port ?? 0, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  publicUrl = (options.url ?? `http://localhost:${port}`).replace(/\/$/, '');
   return {
     url: `http://localhost:${port}`,
     close: () => new Promise<void>((resolve) => {

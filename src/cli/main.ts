@@ -3,6 +3,7 @@ import { AccountError } from '../accounts/accounts.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { RegistryError } from '../registry/clients.js';
 import { openServices, type Services } from '../services.js';
+import { SigningKeyError } from '../signing-keys.js';
 import { DuplicateClientError } from '../store/clients.js';
 import { DuplicateEmailError } from '../store/users.js';
 import { apiCommands } from './apis.js';
@@ -32,13 +33,15 @@ export const usage = `usage: latchkey <command> [options] [--json]
   apis list
   keys list
   keys rotate [--now]
+  keys retire --kid=KID
   events [--email E] [--since 2026-01-31T12:00:00Z|30m|12h|7d] [--limit N]
 
 The CLI reads the same environment as the server (DATABASE_URL, KEYS_DIR, …).`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type ServiceCommand = { options: Options; run(values: Values, services: Services, out: Output): Promise<void> };
-type KeyCommand = { options: Options; run(config: Config, out: Output, values: Values): Promise<void> };
+/** Key commands work on KEYS_DIR alone; `services` opens the database only for a command that records an event. */
+type KeyCommand = { options: Options; run(config: Config, out: Output, values: Values, services: () => Promise<Services>): Promise<void> };
 
 const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
   users: userCommands,
@@ -47,7 +50,7 @@ const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
 };
 
 /** Errors a user can fix: printed as one line, exit code 1. Anything else is a bug or an outage. */
-const expectedErrors = [UsageError, IncompleteError, ConfigError, AccountError, RegistryError, DuplicateEmailError, DuplicateClientError];
+const expectedErrors = [UsageError, IncompleteError, ConfigError, AccountError, RegistryError, DuplicateEmailError, DuplicateClientError, SigningKeyError];
 
 /** Runs one CLI command; returns the process exit code. Never throws. */
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
@@ -71,15 +74,16 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     try {
       parsed = parseArgs({ args: rest, options: { ...command.options, json: { type: 'boolean' } }, strict: true, allowPositionals: false });
     } catch (error) {
-      throw new UsageError((error as Error).message.split('\n')[0]);
+      // One line, hint included: a kid may start with "-", which needs `--kid=-…`, and Node says so on its last line.
+      throw new UsageError((error as Error).message.replace(/\n/g, ' '));
     }
     const out = createOutput(io, parsed.values.json === true);
     const config = loadConfig(env);
+    const open = async () => (services ??= await openServices(config, { logDestination: io.log ?? { write: () => undefined } }));
     if (group === 'keys') {
-      await (command as KeyCommand).run(config, out, parsed.values as Values);
+      await (command as KeyCommand).run(config, out, parsed.values as Values, open);
     } else {
-      services = await openServices(config, { logDestination: io.log ?? { write: () => undefined } });
-      await (command as ServiceCommand).run(parsed.values as Values, services, out);
+      await (command as ServiceCommand).run(parsed.values as Values, await open(), out);
     }
     return 0;
   } catch (error) {

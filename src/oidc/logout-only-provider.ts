@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.js';
 import type { Services } from '../services.js';
-import { orderForSigning, readSigningKeys } from '../signing-keys.js';
+import { readSigningKeys, servedSigningKeys, signingKeyRetentionMs } from '../signing-keys.js';
 import { createViews } from '../views.js';
 import { createAdapterFactory } from './adapter.js';
 import { createFindAccount } from './claims.js';
@@ -21,7 +21,7 @@ export function createLogoutOnlyProvider(config: Config, services: Services): Pr
   return createProvider({
     config,
     issuer: config.issuer,
-    signingKeys: orderForSigning(keys, Date.now()).map((key) => key.jwk),
+    signingKeys: servedSigningKeys(keys, Date.now(), signingKeyRetentionMs(config)).map((key) => key.jwk),
     cookieSecrets: { cookieKeys: [randomBytes(32).toString('base64url')], csrfKey: '' },
     adapter: createAdapterFactory({ payloads: services.payloads, clients: services.clients }),
     findAccount: createFindAccount(services.accounts),

@@ -36,8 +36,8 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => server?.close());
 
-async function simpleJwt(issuer: string, expectedAudience: string, token: string) {
-  const { stdout } = await run(python, [check, issuer, expectedAudience, token]);
+async function simpleJwt(issuer: string, expectedAudience: string, token: string, boundToken?: string) {
+  const { stdout } = await run(python, [check, issuer, expectedAudience, token, ...(boundToken ? [boundToken] : [])]);
   return stdout.trim().split('\n').map((line) => JSON.parse(line) as { case: string; status: number; body: Record<string, unknown> });
 }
 
@@ -50,6 +50,15 @@ describe('Django REST Framework with SimpleJWT, configured as the README says', 
       expect.objectContaining({ case: 'tampered', status: 401 }),
       expect.objectContaining({ case: 'missing', status: 401 }),
     ]);
+  });
+
+  it('refuses a DPoP-bound token sent as a bearer token (it cannot check the proof), and accepts the unbound one', async () => {
+    const { access_token: token } = await oidc.clientCredentialsGrant(service, { resource: audience, scope: 'read' });
+    const dpop = oidc.getDPoPHandle(service, await oidc.randomDPoPKeyPair());
+    const { access_token: bound } = await oidc.clientCredentialsGrant(service, { resource: audience, scope: 'read' }, { DPoP: dpop });
+    const results = await simpleJwt(server.issuer, audience, token, bound);
+    expect(results[0]).toMatchObject({ case: 'valid', status: 200 });
+    expect(results[3]).toEqual({ case: 'dpop-bound', status: 401, body: { detail: 'the access token is sender-constrained' } });
   });
 
   it('refuses a token for another audience', async () => {
