@@ -5,6 +5,7 @@ import { RegistryError } from '../registry/clients.js';
 import { openServices, type Services } from '../services.js';
 import { DuplicateClientError } from '../store/clients.js';
 import { DuplicateEmailError } from '../store/users.js';
+import { escapeUnprintable } from '../unprintable.js';
 import { apiCommands } from './apis.js';
 import { clientCommands } from './clients.js';
 import { eventsCommand } from './events.js';
@@ -61,7 +62,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     : group === 'events' ? eventsCommand as ServiceCommand
       : serviceCommands[group]?.[name ?? ''];
   if (!command) {
-    io.stderr(`latchkey: unknown command "${[group, name].filter(Boolean).join(' ')}"; run "latchkey help"`);
+    io.stderr(escapeUnprintable(`latchkey: unknown command "${[group, name].filter(Boolean).join(' ')}"; run "latchkey help"`));
     return 2;
   }
   let services: Services | undefined;
@@ -83,7 +84,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     return 0;
   } catch (error) {
     const isExpected = expectedErrors.some((type) => error instanceof type);
-    io.stderr(`latchkey: ${isExpected ? (error as Error).message : `${group} ${name} failed: ${(error as Error).message}`}`);
+    // Messages echo what was typed ("… is not a valid email address"): escaped like every result line.
+    io.stderr(escapeUnprintable(`latchkey: ${isExpected ? (error as Error).message : `${group} ${name} failed: ${(error as Error).message}`}`));
     return 1;
   } finally {
     await services?.audit.settled();

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { DestinationStream } from 'pino';
+import { escapeUnprintable, escapeUnprintableInJson } from '../unprintable.js';
 
 /** Where the CLI writes. `log` receives the JSON audit log lines (none when absent: stdout stays for results). */
 export type Io = { stdout: (line: string) => void; stderr: (line: string) => void; log?: DestinationStream };
@@ -28,24 +29,32 @@ export class IncompleteError extends Error {
   }
 }
 
-/** Prints a result as JSON (`--json`) or as the human-readable lines given. */
+/**
+ * Prints a result as JSON (`--json`) or as the human-readable lines given. Every value printed may hold what an
+ * attacker typed (an email at the login form, in `events`): control and invisible characters are escaped here, for
+ * every command, visibly in lines and as \u escapes in JSON (the same value).
+ */
 export function createOutput(io: Io, isJson: boolean) {
   return {
     result(value: unknown, lines: string[]) {
-      if (isJson) io.stdout(JSON.stringify(value, null, 2));
-      else for (const line of lines) io.stdout(line);
+      if (isJson) io.stdout(escapeUnprintableInJson(JSON.stringify(value, null, 2)));
+      else for (const line of lines) io.stdout(escapeUnprintable(line));
     },
   };
 }
 
 export type Output = ReturnType<typeof createOutput>;
 
-/** Renders rows as aligned columns. */
+/**
+ * Renders rows as aligned columns, measured as they will be printed: escaped (result() escapes them again, which
+ * changes nothing in escaped text).
+ */
 export function table(headers: string[], rows: string[][]): string[] {
   if (rows.length === 0) return ['(none)'];
-  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => row[i].length)));
+  const shown = rows.map((row) => row.map(escapeUnprintable));
+  const widths = headers.map((header, i) => Math.max(header.length, ...shown.map((row) => row[i].length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
-  return [line(headers), ...rows.map(line)];
+  return [line(headers), ...shown.map(line)];
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
