@@ -15,11 +15,11 @@ import { userCommands } from './users.js';
 
 export const usage = `usage: latchkey <command> [options] [--json]
 
-  users create --email E --password P [--given-name G] [--family-name F] [--admin] [--email-verified]
+  users create --email E (--password-stdin | --password P) [--given-name G] [--family-name F] [--admin] [--email-verified]
   users list
   users disable --email E
   users enable --email E
-  users set-password --email E --password P
+  users set-password --email E (--password-stdin | --password P)
   users sessions --email E
   users logout --email E
   clients create --client-id ID [--client-secret S | --public] --redirect-uri URI [--redirect-uri URI2 …]
@@ -34,10 +34,12 @@ export const usage = `usage: latchkey <command> [options] [--json]
   keys rotate [--now]
   events [--email E] [--since 2026-01-31T12:00:00Z|30m|12h|7d] [--limit N]
 
+--password-stdin reads the password from the first line of standard input (typed without echo at a terminal):
+an argument is visible to every user of the host and stays in shell history.
 The CLI reads the same environment as the server (DATABASE_URL, KEYS_DIR, …).`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-type ServiceCommand = { options: Options; run(values: Values, services: Services, out: Output): Promise<void> };
+type ServiceCommand = { options: Options; run(values: Values, services: Services, out: Output, io: Io): Promise<void> };
 type KeyCommand = { options: Options; run(config: Config, out: Output, values: Values): Promise<void> };
 
 const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
@@ -79,7 +81,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       await (command as KeyCommand).run(config, out, parsed.values as Values);
     } else {
       services = await openServices(config, { logDestination: io.log ?? { write: () => undefined } });
-      await (command as ServiceCommand).run(parsed.values as Values, services, out);
+      await (command as ServiceCommand).run(parsed.values as Values, services, out, io);
     }
     return 0;
   } catch (error) {

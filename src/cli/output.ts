@@ -1,9 +1,16 @@
 import os from 'node:os';
+import type { Readable } from 'node:stream';
 import type { DestinationStream } from 'pino';
 import { escapeUnprintable, escapeUnprintableInJson } from '../unprintable.js';
 
-/** Where the CLI writes. `log` receives the JSON audit log lines (none when absent: stdout stays for results). */
-export type Io = { stdout: (line: string) => void; stderr: (line: string) => void; log?: DestinationStream };
+/** Standard input: a terminal (`isTTY`, `setRawMode`) or a pipe. */
+export type Stdin = Readable & { isTTY?: boolean; setRawMode?: (isRaw: boolean) => unknown };
+
+/**
+ * Where the CLI writes, and what it reads secrets from (`--password-stdin`; none: the command says so).
+ * `log` receives the JSON audit log lines (none when absent: stdout stays for results).
+ */
+export type Io = { stdout: (line: string) => void; stderr: (line: string) => void; stdin?: Stdin; log?: DestinationStream };
 
 /** Who ran a CLI command, for the audit trail: the operating-system user. */
 export function actor(): string {
