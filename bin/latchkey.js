@@ -4,9 +4,11 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { runCli } = await import('../src/cli/main.ts');
-const { readFirstLine } = await import('../src/cli/stdin.ts');
 process.exitCode = await runCli(process.argv.slice(2), process.env, {
   stdout: (line) => console.log(line),
   stderr: (line) => console.error(line),
-  readStdinLine: () => readFirstLine(process.stdin),
+  // Only the commands that read a secret touch standard input (opening it can hold the process open).
+  get stdin() {
+    return process.stdin;
+  },
 });

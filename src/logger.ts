@@ -1,5 +1,6 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config.js';
+import { escapeUnprintableInJson } from './unprintable.js';
 
 /**
  * Structured JSON log lines (pino) on stdout, or on `destination` (tests capture it). Latchkey never passes a
@@ -16,5 +17,8 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
         '*.password', '*.token', '*.code', '*.client_secret', '*.clientSecret', '*.refresh_token', '*.access_token', '*.id_token', '*.authorization', '*.cookie'],
       censor: '[redacted]',
     },
+    // Lines carry what attackers typed (an email at the login form); pino's JSON leaves DEL, C1 controls and bidi
+    // overrides raw, which a terminal tailing the log would obey.
+    hooks: { streamWrite: escapeUnprintableInJson },
   }, destination ?? pino.destination({ fd: 1, sync: false }));
 }

@@ -61,7 +61,7 @@ describe('latchkey users', () => {
   });
 
   it.each([
-    [['users', 'create', '--email', 'x@example.com'], 'latchkey: --password is required'],
+    [['users', 'create', '--email', 'x@example.com'], 'latchkey: --password-stdin (or --password) is required'],
     [['users', 'create', '--email', 'not-an-email', '--password', 'long enough pw'], 'latchkey: "not-an-email" is not a valid email address'],
     [['users', 'create', '--email', 'short@example.com', '--password', 'short'], 'latchkey: the password must have at least 8 characters'],
     [['users', 'disable', '--email', 'ghost@example.com'], 'latchkey: no user with email ghost@example.com'],

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emailSkeleton } from '../src/accounts/email.js';
 import { createPasswordPolicy, maximumPasswordLength } from '../src/accounts/password-policy.js';
 import { needsRehash, passwordHashOptions } from '../src/accounts/passwords.js';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -93,7 +94,7 @@ describe('password hash upgrades', () => {
     const id = randomUUID();
     const email = `weak-${id}@example.com`;
     await users.insert({
-      id, email, emailVerified: true, passwordHash: await argon2.hash(password, weakOptions), givenName: null, familyName: null,
+      id, email, emailSkeleton: emailSkeleton(email), emailVerified: true, passwordHash: await argon2.hash(password, weakOptions), givenName: null, familyName: null,
       isActive: true, isAdmin: false, createdAt: Date.now(), updatedAt: Date.now(),
     });
     return { users, id, email };

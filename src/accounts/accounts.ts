@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { User, UserStore } from '../store/users.js';
+import { DuplicateEmailError, type User, type UserStore } from '../store/users.js';
+import { emailProblem, emailSkeleton, normalizeEmail } from './email.js';
 import { maximumPasswordLength, type PasswordPolicy } from './password-policy.js';
 import { needsRehash, type PasswordHasher } from './passwords.js';
 import type { LogoutReport, Sessions, UserSession } from './sessions.js';
@@ -12,16 +13,14 @@ export class AccountError extends Error {
   }
 }
 
-/** Case-insensitive, Unicode-normalised form used for storage and lookup. */
-export function normalizeEmail(email: string): string {
-  return email.trim().normalize('NFC').toLowerCase();
-}
+// Also exported from here, where the login throttle, which keys its counters by it, imports it.
+export { normalizeEmail };
 
+/** The normalised email of a new account; the message says what is wrong with one that cannot be. */
 function checkEmail(email: string): string {
   const normalized = normalizeEmail(email);
-  if (normalized.length > 320 || !/^[^\s@]+@[^\s@]+$/.test(normalized)) {
-    throw new AccountError(`"${email}" is not a valid email address`);
-  }
+  const problem = emailProblem(normalized);
+  if (problem) throw new AccountError(`"${email}" is not a valid email address: ${problem}`);
   return normalized;
 }
 
@@ -65,6 +64,18 @@ export function createAccounts(deps: {
     }
   }
 
+  /**
+   * An email that looks like another account's (the same skeleton: "асе@example.com" in Cyrillic and
+   * "ace@example.com") is refused rather than warned about: an identity server that lets one person be mistaken for
+   * another on a consent page, in an audit trail or in an app's user list has lost its point.
+   */
+  async function refuseLookAlike(email: string, skeleton: string): Promise<void> {
+    const existing = await users.findBySkeleton(skeleton);
+    if (existing && existing.email !== email) {
+      throw new AccountError(`"${email}" looks like the email of the existing user ${existing.email}`);
+    }
+  }
+
   async function requireUser(email: string): Promise<User> {
     const user = await users.findByEmail(normalizeEmail(email));
     if (!user) throw new AccountError(`no user with email ${normalizeEmail(email)}`);
@@ -104,11 +115,14 @@ export function createAccounts(deps: {
 
     async create(input: NewUser): Promise<User> {
       const email = checkEmail(input.email);
+      const skeleton = emailSkeleton(email);
       checkPassword(input.password);
+      await refuseLookAlike(email, skeleton);
       const timestamp = now();
       const user: User = {
         id: randomUUID(),
         email,
+        emailSkeleton: skeleton,
         emailVerified: input.emailVerified ?? false,
         passwordHash: await hasher.hash(input.password),
         givenName: input.givenName ?? null,
@@ -118,7 +132,13 @@ export function createAccounts(deps: {
         createdAt: timestamp,
         updatedAt: timestamp,
       };
-      await users.insert(user);
+      try {
+        await users.insert(user);
+      } catch (error) {
+        // The skeleton is unique too: a look-alike created at the same moment loses here, and says so.
+        if (error instanceof DuplicateEmailError) await refuseLookAlike(email, skeleton);
+        throw error;
+      }
       return user;
     },
 

@@ -1,7 +1,8 @@
 import type { RegisteredClient } from '../registry/clients.js';
 import type { Services } from '../services.js';
 import type { ApiAccess } from '../store/clients.js';
-import { actor, required, table, UsageError, type Output, type Values } from './output.js';
+import { actor, required, table, UsageError, type Io, type Output, type Values } from './output.js';
+import { secretOption } from './stdin.js';
 
 const publicClient = (client: RegisteredClient) => ({
   clientId: client.clientId,
@@ -60,7 +61,7 @@ export const clientCommands = {
       api: { type: 'string', multiple: true },
       'backchannel-logout-uri': { type: 'string' }, 'backchannel-logout-session-required': { type: 'string' },
     },
-    async run(values: Values, services: Services, out: Output) {
+    async run(values: Values, services: Services, out: Output, io: Io) {
       const { clients, audit } = services;
       const secretOptions = ['public', 'client-secret', 'client-secret-stdin'].filter((name) => values[name] !== undefined);
       if (secretOptions.length > 1) throw new UsageError(`--${secretOptions.join(' and --')} exclude each other`);
@@ -70,9 +71,7 @@ export const clientCommands = {
       const sessionRequired = booleanOption(values, 'backchannel-logout-session-required');
       const clientId = required(values, 'client-id');
       const apis = await apiOptions(values, services);
-      const clientSecret = values['client-secret-stdin'] === true
-        ? await out.readSecretLine('--client-secret-stdin')
-        : values['client-secret'] as string | undefined;
+      const clientSecret = await secretOption(values, 'client-secret', io);
       const client = await clients.register({
         clientId,
         clientSecret,

@@ -1,4 +1,4 @@
-import { normalizeEmail } from '../accounts/accounts.js';
+import { normalizeEmail } from '../accounts/email.js';
 import type { Services } from '../services.js';
 import type { AuditEvent } from '../store/audit-events.js';
 import { table, UsageError, type Output, type Values } from './output.js';

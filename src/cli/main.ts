@@ -6,6 +6,7 @@ import { openServices, type Services } from '../services.js';
 import { SigningKeyError } from '../signing-keys.js';
 import { DuplicateClientError } from '../store/clients.js';
 import { DuplicateEmailError } from '../store/users.js';
+import { escapeUnprintable } from '../unprintable.js';
 import { apiCommands } from './apis.js';
 import { clientCommands } from './clients.js';
 import { eventsCommand } from './events.js';
@@ -15,11 +16,11 @@ import { userCommands } from './users.js';
 
 export const usage = `usage: latchkey <command> [options] [--json]
 
-  users create --email E --password P [--given-name G] [--family-name F] [--admin] [--email-verified]
+  users create --email E (--password-stdin | --password P) [--given-name G] [--family-name F] [--admin] [--email-verified]
   users list
   users disable --email E
   users enable --email E
-  users set-password --email E --password P
+  users set-password --email E (--password-stdin | --password P)
   users sessions --email E
   users logout --email E
   clients create --client-id ID [--client-secret-stdin | --client-secret S | --public] --redirect-uri URI [--redirect-uri URI2 …]
@@ -36,10 +37,12 @@ export const usage = `usage: latchkey <command> [options] [--json]
   keys retire --kid=KID
   events [--email E] [--since 2026-01-31T12:00:00Z|30m|12h|7d] [--limit N]
 
+--password-stdin reads the password from the first line of standard input (typed without echo at a terminal):
+an argument is visible to every user of the host and stays in shell history.
 The CLI reads the same environment as the server (DATABASE_URL, KEYS_DIR, …).`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-type ServiceCommand = { options: Options; run(values: Values, services: Services, out: Output): Promise<void> };
+type ServiceCommand = { options: Options; run(values: Values, services: Services, out: Output, io: Io): Promise<void> };
 /** Key commands work on KEYS_DIR alone; `services` opens the database only for a command that records an event. */
 type KeyCommand = { options: Options; run(config: Config, out: Output, values: Values, services: () => Promise<Services>): Promise<void> };
 
@@ -65,7 +68,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     : group === 'events' ? eventsCommand as ServiceCommand
       : serviceCommands[group]?.[name ?? ''];
   if (!command) {
-    io.stderr(`latchkey: unknown command "${[group, name].filter(Boolean).join(' ')}"; run "latchkey help"`);
+    io.stderr(escapeUnprintable(`latchkey: unknown command "${[group, name].filter(Boolean).join(' ')}"; run "latchkey help"`));
     return 2;
   }
   let services: Services | undefined;
@@ -83,12 +86,13 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     if (group === 'keys') {
       await (command as KeyCommand).run(config, out, parsed.values as Values, open);
     } else {
-      await (command as ServiceCommand).run(parsed.values as Values, await open(), out);
+      await (command as ServiceCommand).run(parsed.values as Values, await open(), out, io);
     }
     return 0;
   } catch (error) {
     const isExpected = expectedErrors.some((type) => error instanceof type);
-    io.stderr(`latchkey: ${isExpected ? (error as Error).message : `${group} ${name} failed: ${(error as Error).message}`}`);
+    // Messages echo what was typed ("… is not a valid email address"): escaped like every result line.
+    io.stderr(escapeUnprintable(`latchkey: ${isExpected ? (error as Error).message : `${group} ${name} failed: ${(error as Error).message}`}`));
     return 1;
   } finally {
     await services?.audit.settled();

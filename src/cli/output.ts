@@ -1,17 +1,16 @@
 import os from 'node:os';
+import type { Readable } from 'node:stream';
 import type { DestinationStream } from 'pino';
+import { escapeUnprintable, escapeUnprintableInJson } from '../unprintable.js';
+
+/** Standard input: a terminal (`isTTY`, `setRawMode`) or a pipe. */
+export type Stdin = Readable & { isTTY?: boolean; setRawMode?: (isRaw: boolean) => unknown };
 
 /**
- * Where the CLI writes and reads. `log` receives the JSON audit log lines (none when absent: stdout stays for
- * results). `readStdinLine` reads the first line of standard input (stdin.ts), for secrets that must not be
- * arguments; without it, options that read standard input are refused.
+ * Where the CLI writes, and what it reads secrets from (`--password-stdin`; none: the command says so).
+ * `log` receives the JSON audit log lines (none when absent: stdout stays for results).
  */
-export type Io = {
-  stdout: (line: string) => void;
-  stderr: (line: string) => void;
-  log?: DestinationStream;
-  readStdinLine?: () => Promise<string>;
-};
+export type Io = { stdout: (line: string) => void; stderr: (line: string) => void; stdin?: Stdin; log?: DestinationStream };
 
 /** Who ran a CLI command, for the audit trail: the operating-system user. */
 export function actor(): string {
@@ -37,31 +36,32 @@ export class IncompleteError extends Error {
   }
 }
 
-/** Prints a result as JSON (`--json`) or as the human-readable lines given, and reads secrets from standard input. */
+/**
+ * Prints a result as JSON (`--json`) or as the human-readable lines given. Every value printed may hold what an
+ * attacker typed (an email at the login form, in `events`): control and invisible characters are escaped here, for
+ * every command, visibly in lines and as \u escapes in JSON (the same value).
+ */
 export function createOutput(io: Io, isJson: boolean) {
   return {
     result(value: unknown, lines: string[]) {
-      if (isJson) io.stdout(JSON.stringify(value, null, 2));
-      else for (const line of lines) io.stdout(line);
-    },
-    /** The first line of standard input, which `option` (e.g. `--client-secret-stdin`) says holds a secret. */
-    async readSecretLine(option: string): Promise<string> {
-      if (!io.readStdinLine) throw new UsageError(`${option} needs standard input`);
-      const line = await io.readStdinLine();
-      if (line === '') throw new UsageError(`${option}: the first line of standard input is empty`);
-      return line;
+      if (isJson) io.stdout(escapeUnprintableInJson(JSON.stringify(value, null, 2)));
+      else for (const line of lines) io.stdout(escapeUnprintable(line));
     },
   };
 }
 
 export type Output = ReturnType<typeof createOutput>;
 
-/** Renders rows as aligned columns. */
+/**
+ * Renders rows as aligned columns, measured as they will be printed: escaped (result() escapes them again, which
+ * changes nothing in escaped text).
+ */
 export function table(headers: string[], rows: string[][]): string[] {
   if (rows.length === 0) return ['(none)'];
-  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => row[i].length)));
+  const shown = rows.map((row) => row.map(escapeUnprintable));
+  const widths = headers.map((header, i) => Math.max(header.length, ...shown.map((row) => row[i].length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
-  return [line(headers), ...rows.map(line)];
+  return [line(headers), ...shown.map(line)];
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;

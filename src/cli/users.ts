@@ -2,7 +2,8 @@ import type { UserLogout } from '../accounts/accounts.js';
 import type { UserSession } from '../accounts/sessions.js';
 import type { Services } from '../services.js';
 import type { User } from '../store/users.js';
-import { actor, IncompleteError, required, table, type Output, type Values } from './output.js';
+import { actor, IncompleteError, required, table, UsageError, type Io, type Output, type Values } from './output.js';
+import { secretOption } from './stdin.js';
 
 const publicUser = (user: User) => ({
   id: user.id,
@@ -43,16 +44,23 @@ function reportLogout(out: Output, { user, logout }: UserLogout, summary: string
   }
 }
 
+/** The password of `--password P` or `--password-stdin` (the one to recommend: no argument shows it). */
+async function password(values: Values, io: Io): Promise<string> {
+  const given = await secretOption(values, 'password', io);
+  if (given === undefined || given === '') throw new UsageError('--password-stdin (or --password) is required');
+  return given;
+}
+
 export const userCommands = {
   create: {
     options: {
-      email: { type: 'string' }, password: { type: 'string' }, 'given-name': { type: 'string' },
+      email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'given-name': { type: 'string' },
       'family-name': { type: 'string' }, admin: { type: 'boolean' }, 'email-verified': { type: 'boolean' },
     },
-    async run(values: Values, { accounts, audit }: Services, out: Output) {
+    async run(values: Values, { accounts, audit }: Services, out: Output, io: Io) {
       const user = await accounts.create({
         email: required(values, 'email'),
-        password: required(values, 'password'),
+        password: await password(values, io),
         givenName: values['given-name'] as string | undefined,
         familyName: values['family-name'] as string | undefined,
         isAdmin: values.admin === true,
@@ -89,9 +97,10 @@ export const userCommands = {
     },
   },
   'set-password': {
-    options: { email: { type: 'string' }, password: { type: 'string' } },
-    async run(values: Values, { accounts, audit }: Services, out: Output) {
-      const changed = await accounts.setPassword(required(values, 'email'), required(values, 'password'));
+    options: { email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
+    async run(values: Values, { accounts, audit }: Services, out: Output, io: Io) {
+      const email = required(values, 'email');
+      const changed = await accounts.setPassword(email, await password(values, io));
       await audit.record({ type: 'user.password_changed', accountId: changed.user.id, email: changed.user.email, details: { actor: actor() } });
       reportLogout(out, changed, `password changed for ${changed.user.email}; their sessions and tokens are revoked`);
     },

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import { normalizeEmail, type Accounts } from '../accounts/accounts.js';
+import type { Accounts } from '../accounts/accounts.js';
+import { emailShaped } from '../accounts/email.js';
 import type { Lock, LoginThrottle } from '../accounts/login-throttle.js';
 import { HashingBusyError } from '../accounts/passwords.js';
 import type { Audit } from '../audit.js';
@@ -21,8 +22,7 @@ function tooManyAttempts(lock: Lock): string {
 
 /** The email as typed, for the audit trail, unless it does not look like one (someone typed a password there). */
 function auditedEmail(email: string): string | null {
-  const normalized = normalizeEmail(email);
-  return normalized.length <= 320 && /^[^\s@]+@[^\s@]+$/.test(normalized) ? normalized : null;
+  return emailShaped(email) ?? null;
 }
 
 export function createLogin(deps: { provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf }) {

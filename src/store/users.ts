@@ -4,6 +4,8 @@ import { preparedStatements, rowByColumn } from './prepared-statements.js';
 export type User = {
   id: string;
   email: string;
+  /** The email's look-alike key (src/accounts/email.ts); unique, null only for look-alikes older than migration 0008. */
+  emailSkeleton: string | null;
   emailVerified: boolean;
   passwordHash: string;
   givenName: string | null;
@@ -17,6 +19,7 @@ export type User = {
 type UserRow = {
   id: string;
   email: string;
+  email_skeleton: string | null;
   email_verified: boolean | number;
   password_hash: string;
   given_name: string | null;
@@ -38,6 +41,7 @@ function fromRow(row: UserRow): User {
   return {
     id: row.id,
     email: row.email,
+    emailSkeleton: row.email_skeleton,
     emailVerified: Boolean(row.email_verified),
     passwordHash: row.password_hash,
     givenName: row.given_name,
@@ -53,6 +57,7 @@ function toRow(user: Partial<User>): Partial<UserRow> {
   const row: Partial<UserRow> = {
     id: user.id,
     email: user.email,
+    email_skeleton: user.emailSkeleton,
     email_verified: user.emailVerified,
     password_hash: user.passwordHash,
     given_name: user.givenName,
@@ -80,6 +85,12 @@ export function createUserStore(database: Database) {
     async findByEmail(email: string): Promise<User | undefined> {
       if (!isStorableText(email)) return undefined;
       const [row] = await statements.rows<UserRow>('select * from users where email = ?', [email]);
+      return row && fromRow(row);
+    },
+    /** The user whose email has this look-alike key (`emailSkeleton` of a normalised email). */
+    async findBySkeleton(skeleton: string): Promise<User | undefined> {
+      if (!isStorableText(skeleton)) return undefined;
+      const [row] = await statements.rows<UserRow>('select * from users where email_skeleton = ?', [skeleton]);
       return row && fromRow(row);
     },
     async list(): Promise<User[]> {
