@@ -1,24 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
-import { createLoginThrottle } from './accounts/login-throttle.js';
 import type { Config } from './config.js';
-import { isDatabaseReachable } from './database.js';
-import { createHttpRoutes } from './http-routes.js';
-import { createInteractionRoutes } from './interaction/routes.js';
-import { createAdapterFactory } from './oidc/adapter.js';
-import { auditProviderEvents } from './oidc/audit-events.js';
-import { logBackChannelFailures } from './oidc/back-channel-logout.js';
-import { createFindAccount } from './oidc/claims.js';
-import { createProviderPages } from './oidc/pages.js';
-import { createProvider } from './oidc/provider.js';
-import { handleServerErrors } from './oidc/server-errors.js';
-import { serveStaticDocuments } from './oidc/static-documents.js';
-import { securityHeaders } from './security-headers.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
-import { ensureCookieSecrets, ensureSigningKey, orderForSigning, readSigningKeys, signingKeysFingerprint, type StoredSigningKey } from './signing-keys.js';
-import { deleteExpiredThrottleCounters, throttleLimiters } from './store/login-throttle.js';
-import { createViews } from './views.js';
+import { deleteExpiredThrottleCounters } from './store/login-throttle.js';
 
 export type RunningServer = {
   issuer: string;
@@ -41,30 +26,22 @@ const dayMs = 86_400_000;
 
 /** `options.logDestination`: where log lines go (stdout by default; tests capture them). */
 export async function startServer(config: Config, options: Pick<ServiceOptions, 'logDestination'> = {}): Promise<RunningServer> {
-  // Logout tokens the services send (admin logout, expired sessions) are signed by the provider serving now.
-  let serving: Provider | undefined;
-  const services = await openServices(config, {
-    ...options,
-    provider: () => {
-      if (!serving) throw new Error('the provider has not started');
-      return serving;
-    },
-  });
-  const { database, payloads, audit, logger } = services;
+  const services = await openServices(config, options);
+  const { database, audit, logger, providerHost } = services;
   const log = (line: string) => logger.warn(line);
-  // The throttle's counters live in the database, so every instance and worker process shares them.
-  const throttle = createLoginThrottle(throttleLimiters(database), config.loginThrottle);
-  const views = createViews();
-  const pages = createProviderPages(views);
-  const adapter = createAdapterFactory({ payloads, clients: services.clients });
-  const findAccount = createFindAccount(services.accounts);
-  const cookieSecrets = ensureCookieSecrets(config.keysDir);
-  await ensureSigningKey(config.keysDir);
-  let handle: http.RequestListener = (_req, res) => {
-    res.writeHead(503, { 'content-type': 'text/plain' }).end('starting');
-  };
+  await providerHost.ensureKeys();
 
-  const server = http.createServer((req, res) => handle(req, res));
+  // Every request goes to the provider serving now; a key rotation swaps it (requests in flight finish on the old).
+  const handlers = new WeakMap<Provider, http.RequestListener>();
+  const server = http.createServer((req, res) => {
+    providerHost.current().then((provider) => {
+      let handle = handlers.get(provider);
+      if (!handle) handlers.set(provider, handle = provider.callback());
+      handle(req, res);
+    }, () => {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('starting');
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, () => resolve());
@@ -72,51 +49,8 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
   const { port } = server.address() as AddressInfo;
   // PORT=0 without ISSUER (tests, tools): the issuer follows the port the OS picked.
   const issuer = config.issuer ?? `http://localhost:${port}`;
-
-  // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
-  // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
-  const staticDocuments = {
-    '/.well-known/openid-configuration': { maxAgeSeconds: 3600 },
-    '/.well-known/jwks.json': { maxAgeSeconds: Math.max(0, config.keysActivationDelaySeconds - config.keysReloadIntervalSeconds) },
-  };
-
-  // oidc-provider fixes its keystore at construction, so a key rotation builds a new provider. All its state lives
-  // in the database, which makes the swap invisible to clients; requests in flight finish on the old one.
-  function buildProvider(keys: StoredSigningKey[]): Provider {
-    const provider = createProvider({
-      config,
-      issuer,
-      signingKeys: orderForSigning(keys, Date.now()).map((key) => key.jwk),
-      cookieSecrets,
-      adapter,
-      findAccount,
-      apis: services.apis,
-      pages,
-    });
-    handleServerErrors(provider, views, logger);
-    logBackChannelFailures(provider, log);
-    auditProviderEvents(provider, audit);
-    provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
-    provider.use(serveStaticDocuments(staticDocuments));
-    provider.use(createHttpRoutes({ isDatabaseReachable: () => isDatabaseReachable(database) }));
-    provider.use(createInteractionRoutes({ provider, accounts: services.accounts, throttle, audit, views, csrfKey: cookieSecrets.csrfKey }));
-    return provider;
-  }
-
-  const initialKeys = readSigningKeys(config.keysDir);
-  let fingerprint = signingKeysFingerprint(initialKeys, Date.now());
-  serving = buildProvider(initialKeys);
-  handle = serving.callback();
-
-  async function reloadSigningKeys(): Promise<boolean> {
-    const keys = readSigningKeys(config.keysDir);
-    const current = signingKeysFingerprint(keys, Date.now());
-    if (current === fingerprint) return false;
-    serving = buildProvider(keys);
-    handle = serving.callback();
-    fingerprint = current;
-    return true;
-  }
+  providerHost.useIssuer(issuer);
+  await providerHost.current();
 
   async function purgeExpired(now = Date.now()): Promise<number> {
     const auditCutoff = now - config.auditRetentionDays * dayMs;
@@ -142,6 +76,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
     return total;
   }
 
+  const reloadSigningKeys = () => providerHost.reloadSigningKeys();
   const logFailure = (what: string) => (error: unknown) => logger.error({ err: (error as Error).message }, `${what} failed`);
   const timers = [
     setInterval(() => reloadSigningKeys().catch(logFailure('signing key reload')), config.keysReloadIntervalSeconds * 1000),

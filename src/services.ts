@@ -2,17 +2,20 @@ import type { DestinationStream, Logger } from 'pino';
 import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createPasswordPolicy } from './accounts/password-policy.js';
 import { createPasswordHasher } from './accounts/passwords.js';
+import { createLoginThrottle } from './accounts/login-throttle.js';
 import { createSessions, type Sessions } from './accounts/sessions.js';
 import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
-import { migrateDatabase, openDatabase, type Database } from './database.js';
+import { isDatabaseReachable, migrateDatabase, openDatabase, type Database } from './database.js';
 import { createLogger } from './logger.js';
-import { createBackChannel, type ProviderSource } from './oidc/back-channel-logout.js';
+import { createBackChannel } from './oidc/back-channel-logout.js';
+import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
 import { createApis, type Apis } from './registry/apis.js';
 import { createClients, type Clients } from './registry/clients.js';
 import { createApiStore } from './store/apis.js';
 import { createAuditEventStore, type AuditEventStore } from './store/audit-events.js';
 import { createClientStore } from './store/clients.js';
+import { throttleLimiters } from './store/login-throttle.js';
 import { createOidcPayloadStore, type OidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
 import { hashingConcurrency, threadPoolSize } from './thread-pool.js';
@@ -27,19 +30,19 @@ export type Services = {
   clients: Clients;
   apis: Apis;
   payloads: OidcPayloadStore;
+  /** The running provider: built on first use, rebuilt when the signing keys change. */
+  providerHost: ProviderHost;
 };
 
 export type ServiceOptions = {
   /** Where log lines go: stdout unless given (tests capture them; the CLI keeps its stdout clean). */
   logDestination?: DestinationStream;
-  /** Signs and sends logout tokens: the server's running provider. */
-  provider?: ProviderSource;
 };
 
 /**
- * Opens and migrates the database and builds the services the server and the CLI share. Logout tokens are signed
- * and sent by `options.provider` (the server's running provider); a process without one (the CLI) builds its own
- * from KEYS_DIR and ISSUER the first time a session ends for a client with a back-channel logout URI.
+ * The composition root: opens and migrates the database and builds every store and service the server and the CLI
+ * share, and the provider host. A server hands the host its issuer once it listens; the CLI's host builds its
+ * provider from KEYS_DIR and ISSUER the first time a session ends for a client with a back-channel logout URI.
  */
 export async function openServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
   await migrateDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
@@ -48,30 +51,26 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const payloads = createOidcPayloadStore(database);
   const auditEvents = createAuditEventStore(database);
   const clients = createClients({ clients: createClientStore(database), isProduction: config.isProduction });
-  // Loaded on first use: the CLI's other commands then never load oidc-provider at all.
-  let logoutOnlyProvider: ReturnType<ProviderSource> | undefined;
-  const backChannel = createBackChannel({
-    clients,
-    provider: options.provider
-      ?? (() => (logoutOnlyProvider ??= import('./oidc/logout-only-provider.js').then((module) => module.createLogoutOnlyProvider(config, services)))),
-  });
-  const sessions = createSessions({ payloads, backChannel });
-  const services: Services = {
-    database,
-    logger,
-    audit: createAudit({ events: auditEvents, logger }),
-    auditEvents,
-    payloads,
-    sessions,
-    accounts: createAccounts({
-      users: createUserStore(database),
-      sessions,
-      passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
-      hasher: createPasswordHasher({ concurrency: hashingConcurrency(config.workers, threadPoolSize(config.threadPoolSize)) }),
-      logger,
+  const apis = createApis({ apis: createApiStore(database) });
+  const audit = createAudit({ events: auditEvents, logger });
+  // The throttle's counters live in the database, so every instance and worker process shares them.
+  const throttle = createLoginThrottle(throttleLimiters(database), config.loginThrottle);
+  const providerHost = createProviderHost({
+    keysDir: config.keysDir,
+    issuer: config.issuer,
+    // Imported on first use: the CLI's other commands then never load oidc-provider at all.
+    loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
+      config, logger, audit, accounts, clients, apis, payloads, throttle, isDatabaseReachable: () => isDatabaseReachable(database),
     }),
-    clients,
-    apis: createApis({ apis: createApiStore(database) }),
-  };
+  });
+  const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
+  const accounts = createAccounts({
+    users: createUserStore(database),
+    sessions,
+    passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
+    hasher: createPasswordHasher({ concurrency: hashingConcurrency(config.workers, threadPoolSize(config.threadPoolSize)) }),
+    logger,
+  });
+  const services: Services = { database, logger, audit, auditEvents, payloads, sessions, accounts, clients, apis, providerHost };
   return services;
 }
