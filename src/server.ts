@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
-import { deleteExpiredThrottleCounters } from './store/login-throttle.js';
 
 export type RunningServer = {
   issuer: string;
@@ -11,24 +10,15 @@ export type RunningServer = {
   services: Services;
   /** Rebuilds the provider if the key files changed (another process rotated); the timer calls this too. */
   reloadSigningKeys(): Promise<boolean>;
-  /**
-   * Deletes rows expired at `now` (oidc-provider rows, throttle counters, audit events past AUDIT_RETENTION_DAYS)
-   * in bounded batches and sends logout tokens for the expired sessions; the timer calls this with the current time.
-   */
+  /** The purge the timer runs every minute (maintenance.ts), at `now`. */
   purgeExpired(now?: number): Promise<number>;
   close(): Promise<void>;
 };
-
-const purgeIntervalMs = 60_000;
-const purgeBatchSize = 500;
-
-const dayMs = 86_400_000;
 
 /** `options.logDestination`: where log lines go (stdout by default; tests capture them). */
 export async function startServer(config: Config, options: Pick<ServiceOptions, 'logDestination'> = {}): Promise<RunningServer> {
   const services = await openServices(config, options);
   const { database, audit, logger, providerHost } = services;
-  const log = (line: string) => logger.warn(line);
   await providerHost.ensureKeys();
 
   // Every request goes to the provider serving now; a key rotation swaps it (requests in flight finish on the old).
@@ -52,47 +42,17 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
   providerHost.useIssuer(issuer);
   await providerHost.current();
 
-  async function purgeExpired(now = Date.now()): Promise<number> {
-    const auditCutoff = now - config.auditRetentionDays * dayMs;
-    const purges = [
-      async () => {
-        const { count, deliveries } = await services.sessions.purgeExpired(now, purgeBatchSize);
-        for (const failed of deliveries.filter((delivery) => !delivery.isDelivered)) {
-          log(`latchkey: back-channel logout of an expired session to client ${failed.clientId} failed: ${failed.error}`);
-        }
-        return count;
-      },
-      () => deleteExpiredThrottleCounters(database, now, purgeBatchSize),
-      () => services.auditEvents.deleteOlderThan(auditCutoff, purgeBatchSize),
-    ];
-    let total = 0;
-    for (const purge of purges) {
-      for (;;) {
-        const deleted = await purge();
-        total += deleted;
-        if (deleted < purgeBatchSize) break;
-      }
-    }
-    return total;
-  }
-
-  const reloadSigningKeys = () => providerHost.reloadSigningKeys();
-  const logFailure = (what: string) => (error: unknown) => logger.error({ err: (error as Error).message }, `${what} failed`);
-  const timers = [
-    setInterval(() => reloadSigningKeys().catch(logFailure('signing key reload')), config.keysReloadIntervalSeconds * 1000),
-    setInterval(() => purgeExpired().catch(logFailure('purge of expired rows')), purgeIntervalMs),
-  ];
-  for (const timer of timers) timer.unref();
+  const stopMaintenance = services.maintenance.start();
 
   return {
     issuer,
     port,
     services,
-    reloadSigningKeys,
-    purgeExpired,
+    reloadSigningKeys: () => providerHost.reloadSigningKeys(),
+    purgeExpired: services.maintenance.purgeExpired,
     /** Stops accepting, lets requests in flight finish (for at most SHUTDOWN_TIMEOUT), then closes the pool. */
     async close() {
-      for (const timer of timers) clearInterval(timer);
+      stopMaintenance();
       await new Promise<void>((resolve) => {
         const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
         server.close(() => {

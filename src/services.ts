@@ -8,6 +8,7 @@ import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
 import { isDatabaseReachable, migrateDatabase, openDatabase, type Database } from './database.js';
 import { createLogger } from './logger.js';
+import { createMaintenance, type Maintenance } from './maintenance.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
 import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
 import { createApis, type Apis } from './registry/apis.js';
@@ -15,7 +16,7 @@ import { createClients, type Clients } from './registry/clients.js';
 import { createApiStore } from './store/apis.js';
 import { createAuditEventStore, type AuditEventStore } from './store/audit-events.js';
 import { createClientStore } from './store/clients.js';
-import { throttleLimiters } from './store/login-throttle.js';
+import { deleteExpiredThrottleCounters, throttleLimiters } from './store/login-throttle.js';
 import { createOidcPayloadStore, type OidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
 import { hashingConcurrency, threadPoolSize } from './thread-pool.js';
@@ -32,6 +33,8 @@ export type Services = {
   payloads: OidcPayloadStore;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
+  /** The purge and the timers a server runs (it starts them). */
+  maintenance: Maintenance;
 };
 
 export type ServiceOptions = {
@@ -71,6 +74,10 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     hasher: createPasswordHasher({ concurrency: hashingConcurrency(config.workers, threadPoolSize(config.threadPoolSize)) }),
     logger,
   });
-  const services: Services = { database, logger, audit, auditEvents, payloads, sessions, accounts, clients, apis, providerHost };
+  const maintenance = createMaintenance({
+    config, sessions, auditEvents, providerHost, logger,
+    deleteExpiredThrottleCounters: (now, batchSize) => deleteExpiredThrottleCounters(database, now, batchSize),
+  });
+  const services: Services = { database, logger, audit, auditEvents, payloads, sessions, accounts, clients, apis, providerHost, maintenance };
   return services;
 }
