@@ -18,7 +18,7 @@ export type RunningServer = {
 /** `options.logDestination`: where log lines go (stdout by default; tests capture them). */
 export async function startServer(config: Config, options: Pick<ServiceOptions, 'logDestination'> = {}): Promise<RunningServer> {
   const services = await openServices(config, options);
-  const { database, audit, logger, providerHost } = services;
+  const { providerHost } = services;
   await providerHost.ensureKeys();
 
   // Every request goes to the provider serving now; a key rotation swaps it (requests in flight finish on the old).
@@ -50,7 +50,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
     services,
     reloadSigningKeys: () => providerHost.reloadSigningKeys(),
     purgeExpired: services.maintenance.purgeExpired,
-    /** Stops accepting, lets requests in flight finish (for at most SHUTDOWN_TIMEOUT), then closes the pool. */
+    /** Stops accepting, lets requests in flight finish (for at most SHUTDOWN_TIMEOUT), then closes the services. */
     async close() {
       stopMaintenance();
       await new Promise<void>((resolve) => {
@@ -61,10 +61,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
         });
         server.closeIdleConnections();
       });
-      await audit.settled();
-      await database.destroy();
-      // stdout is written asynchronously; the last lines must be out before main.ts exits.
-      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      await services.close();
     },
   };
 }

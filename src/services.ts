@@ -6,7 +6,7 @@ import { createLoginThrottle } from './accounts/login-throttle.js';
 import { createSessions, type Sessions } from './accounts/sessions.js';
 import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
-import { isDatabaseReachable, migrateDatabase, openDatabase, type Database } from './database.js';
+import { isDatabaseReachable, migrateDatabase, openDatabase } from './database.js';
 import { createLogger } from './logger.js';
 import { createMaintenance, type Maintenance } from './maintenance.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
@@ -17,12 +17,11 @@ import { createApiStore } from './store/apis.js';
 import { createAuditEventStore, type AuditEventStore } from './store/audit-events.js';
 import { createClientStore } from './store/clients.js';
 import { deleteExpiredThrottleCounters, throttleLimiters } from './store/login-throttle.js';
-import { createOidcPayloadStore, type OidcPayloadStore } from './store/oidc-payloads.js';
+import { createOidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
 import { hashingConcurrency, threadPoolSize } from './thread-pool.js';
 
 export type Services = {
-  database: Database;
   logger: Logger;
   audit: Audit;
   auditEvents: AuditEventStore;
@@ -30,11 +29,12 @@ export type Services = {
   sessions: Sessions;
   clients: Clients;
   apis: Apis;
-  payloads: OidcPayloadStore;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
   /** The purge and the timers a server runs (it starts them). */
   maintenance: Maintenance;
+  /** Waits for the audit rows in flight, closes the database pool and flushes the log. */
+  close(): Promise<void>;
 };
 
 export type ServiceOptions = {
@@ -78,6 +78,13 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     config, sessions, auditEvents, providerHost, logger,
     deleteExpiredThrottleCounters: (now, batchSize) => deleteExpiredThrottleCounters(database, now, batchSize),
   });
-  const services: Services = { database, logger, audit, auditEvents, payloads, sessions, accounts, clients, apis, providerHost, maintenance };
-  return services;
+  return {
+    logger, audit, auditEvents, sessions, accounts, clients, apis, providerHost, maintenance,
+    async close() {
+      await audit.settled();
+      await database.destroy();
+      // stdout is written asynchronously; the last lines must be out before the process exits.
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    },
+  };
 }

@@ -1,7 +1,6 @@
 import cluster from 'node:cluster';
 import type { Config } from './config.js';
 import { openServices } from './services.js';
-import { ensureCookieSecrets, ensureSigningKey } from './signing-keys.js';
 import { workerThreadPoolSize } from './thread-pool.js';
 
 /**
@@ -11,9 +10,8 @@ import { workerThreadPoolSize } from './thread-pool.js';
  */
 export async function runPrimary(config: Config, log: (line: string) => void): Promise<void> {
   const services = await openServices(config);
-  await services.database.destroy();
-  ensureCookieSecrets(config.keysDir);
-  await ensureSigningKey(config.keysDir);
+  await services.providerHost.ensureKeys();
+  await services.close();
 
   let isStopping = false;
   // Each worker's thread pool has room for its share of the hashes and two threads more (libuv reads this at start).

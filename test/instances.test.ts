@@ -51,7 +51,7 @@ beforeAll(async () => {
   const serviceClient = await createClient(services, { grantTypes: ['client_credentials'], redirectUris: [] });
   await services.apis.register(audience, ['read']);
   email = (await createUser(services)).email;
-  await services.database.destroy();
+  await services.close();
 
   instances = [await spawnLatchkey(env), await spawnLatchkey(env)];
   balancer.setBackends(instances.map((instance) => instance.port));

@@ -178,7 +178,7 @@ describe('the throttle across worker processes', () => {
       const services = await openServices(loadConfig(env), { logDestination: { write: () => undefined } });
       const client = await createClient(services, { skipConsent: true });
       const user = await createUser(services);
-      await services.database.destroy();
+      await services.close();
       const workerRp = await discoverRp(`http://localhost:${instance.port}`, client.clientId, client.clientSecret!);
 
       // Ten attempts at once: all pass the check before any failure is counted, so exactly the ones counted as

@@ -42,7 +42,7 @@ describe('WORKERS=2', () => {
     const services = await openServices(loadConfig(env));
     const client = await createClient(services);
     const users = await Promise.all([createUser(services), createUser(services), createUser(services), createUser(services)]);
-    await services.database.destroy();
+    await services.close();
     const rp = await discoverRp(`http://localhost:${instance.port}`, client.clientId, client.clientSecret!);
     const results = await Promise.all(users.map((user) => signIn(rp, createBrowser(), { email: user.email, password, consent: true })));
     expect(results.map((result) => result.tokens.claims()!.sub)).toEqual(users.map((user) => user.id));
