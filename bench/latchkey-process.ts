@@ -38,9 +38,10 @@ export async function startBenchServer(env: Record<string, string>, workers: num
       if (ports.length >= workers) return;
       const lines = (pending + chunk.toString()).split('\n');
       pending = lines.pop()!;
-      for (const line of lines) {
-        const match = /serving \S+ on port (\d+)/.exec(line);
-        if (match) ports.push(Number(match[1]));
+      // Each server process writes one JSON line with event server.started (src/main.ts) once it serves.
+      for (const line of lines.filter((candidate) => candidate.includes('"server.started"'))) {
+        const started = JSON.parse(line) as { event?: string; port?: number };
+        if (started.event === 'server.started' && started.port !== undefined) ports.push(started.port);
       }
       if (ports.length >= workers) resolve(ports[0]);
     });

@@ -1,21 +1,22 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLifecycleLogger } from './logger.js';
 import { startServer } from './server.js';
-import { hashingConcurrency, threadPoolSize } from './thread-pool.js';
 import { isWorker, runPrimary } from './workers.js';
 
-const log = (line: string) => console.log(line);
+const log = createLifecycleLogger();
 
 async function serve(config: Config): Promise<void> {
   const server = await startServer(config);
   const shutdown = (signal: string) => {
-    log(`latchkey: ${signal} received, finishing requests in flight (pid ${process.pid})`);
+    log.info({ event: 'server.stopping', signal }, `${signal} received, finishing requests in flight`);
     server.close().then(() => process.exit(0), () => process.exit(1));
   };
   // Before the line that says we are up: a supervisor may send SIGTERM the moment it reads it.
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
-  const threads = threadPoolSize(config.threadPoolSize);
-  log(`latchkey: serving ${server.issuer} on port ${server.port} (pid ${process.pid}, ${threads} pool threads, password hashing ${hashingConcurrency(config.workers, threads)} at a time)`);
+  const { size, hashingConcurrency } = server.services.threadPool;
+  log.info({ event: 'server.started', issuer: server.issuer, port: server.port, threadPoolSize: size, hashingConcurrency },
+    `serving ${server.issuer} on port ${server.port}`);
 }
 
 try {

@@ -19,7 +19,7 @@ import { createClientStore } from './store/clients.js';
 import { deleteExpiredThrottleCounters, throttleLimiters } from './store/login-throttle.js';
 import { createOidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
-import { hashingConcurrency, threadPoolSize } from './thread-pool.js';
+import { planThreadPool, type ThreadPoolPlan } from './thread-pool.js';
 
 export type Services = {
   logger: Logger;
@@ -33,6 +33,7 @@ export type Services = {
   providerHost: ProviderHost;
   /** The purge and the timers a server runs (it starts them). */
   maintenance: Maintenance;
+  threadPool: ThreadPoolPlan;
   /** Waits for the audit rows in flight, closes the database pool and flushes the log. */
   close(): Promise<void>;
 };
@@ -55,6 +56,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const auditEvents = createAuditEventStore(database);
   const clients = createClients({ clients: createClientStore(database), isProduction: config.isProduction });
   const apis = createApis({ apis: createApiStore(database) });
+  const threadPool = planThreadPool(config);
   const audit = createAudit({ events: auditEvents, logger });
   // The throttle's counters live in the database, so every instance and worker process shares them.
   const throttle = createLoginThrottle(throttleLimiters(database), config.loginThrottle);
@@ -71,7 +73,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     users: createUserStore(database),
     sessions,
     passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
-    hasher: createPasswordHasher({ concurrency: hashingConcurrency(config.workers, threadPoolSize(config.threadPoolSize)) }),
+    hasher: createPasswordHasher({ concurrency: threadPool.hashingConcurrency }),
     logger,
   });
   const maintenance = createMaintenance({
@@ -79,7 +81,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     deleteExpiredThrottleCounters: (now, batchSize) => deleteExpiredThrottleCounters(database, now, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, providerHost, maintenance,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, providerHost, maintenance, threadPool,
     async close() {
       await audit.settled();
       await database.destroy();

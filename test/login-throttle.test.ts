@@ -171,7 +171,7 @@ describe('the throttle across worker processes', () => {
     const instance = await spawnLatchkey(env);
     try {
       const deadline = Date.now() + 20_000;
-      while ((instance.output().match(/serving .*\n/g) ?? []).length < 2) {
+      while (instance.servingLines().length < 2) {
         if (Date.now() > deadline) throw new Error(`second worker did not start:\n${instance.output()}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
