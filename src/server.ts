@@ -22,6 +22,7 @@ export async function startServer(config: Config, options: Pick<ServiceOptions, 
   await providerHost.ensureKeys();
 
   // Every request goes to the provider serving now; a key rotation swaps it (requests in flight finish on the old).
+  // A request that arrives while the first one is built waits for it; if that build fails, start-up fails with it.
   const handlers = new WeakMap<Provider, http.RequestListener>();
   const server = http.createServer((req, res) => {
     providerHost.current().then((provider) => {

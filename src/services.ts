@@ -33,6 +33,7 @@ export type Services = {
   providerHost: ProviderHost;
   /** The purge and the timers a server runs (it starts them). */
   maintenance: Maintenance;
+  /** This process's thread pool and how many password hashes run on it at once (the start-up line reports it). */
   threadPool: ThreadPoolPlan;
   /** Waits for the audit rows in flight, closes the database pool and flushes the log. */
   close(): Promise<void>;
@@ -45,32 +46,39 @@ export type ServiceOptions = {
 
 /**
  * The composition root: opens and migrates the database and builds every store and service the server and the CLI
- * share, and the provider host. A server hands the host its issuer once it listens; the CLI's host builds its
- * provider from KEYS_DIR and ISSUER the first time a session ends for a client with a back-channel logout URI.
+ * share, the provider host and the periodic jobs; nothing else creates one, and nothing past here sees knex. A server
+ * hands the host its issuer once it listens; the CLI's host builds its provider from KEYS_DIR and ISSUER the first
+ * time a session ends for a client with a back-channel logout URI.
  */
 export async function openServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
   await migrateDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize, timeoutMs: config.databaseTimeoutMs });
   const logger = createLogger(config.logLevel, options.logDestination);
+  const threadPool = planThreadPool(config);
+
+  // The stores: the only code that touches knex.
   const payloads = createOidcPayloadStore(database);
   const auditEvents = createAuditEventStore(database);
+  const users = createUserStore(database);
+  // The throttle's counters live in the database, so every instance and worker process shares them.
+  const throttleCounters = throttleLimiters(database);
+
+  const audit = createAudit({ events: auditEvents, logger });
   const clients = createClients({ clients: createClientStore(database), isProduction: config.isProduction });
   const apis = createApis({ apis: createApiStore(database) });
-  const threadPool = planThreadPool(config);
-  const audit = createAudit({ events: auditEvents, logger });
-  // The throttle's counters live in the database, so every instance and worker process shares them.
-  const throttle = createLoginThrottle(throttleLimiters(database), config.loginThrottle);
+  const throttle = createLoginThrottle(throttleCounters, config.loginThrottle);
   const providerHost = createProviderHost({
     keysDir: config.keysDir,
     issuer: config.issuer,
-    // Imported on first use: the CLI's other commands then never load oidc-provider at all.
+    // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
+    // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
       config, logger, audit, accounts, clients, apis, payloads, throttle, isDatabaseReachable: () => isDatabaseReachable(database),
     }),
   });
   const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
   const accounts = createAccounts({
-    users: createUserStore(database),
+    users,
     sessions,
     passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
     hasher: createPasswordHasher({ concurrency: threadPool.hashingConcurrency }),

@@ -36,7 +36,7 @@ export function createProviderHost(deps: { keysDir: string; issuer: string | nul
   const { keysDir } = deps;
   let issuer = deps.issuer;
   let builder: Promise<BuildProvider> | undefined;
-  // Read once, like the keys of a running server: changing them would sign everyone out.
+  // Read on the first build and kept: every provider this process builds signs cookies and CSRF tokens alike.
   let cookieSecrets: CookieSecrets | undefined;
   let serving: { provider: Promise<Provider>; fingerprint: string } | undefined;
 
