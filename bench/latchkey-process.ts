@@ -39,9 +39,10 @@ export async function startBenchServer(env: Record<string, string>, workers: num
       if (issuers.length >= workers) return;
       const lines = (pending + chunk.toString()).split('\n');
       pending = lines.pop()!;
-      for (const line of lines) {
-        const match = /serving (\S+) on port \d+/.exec(line);
-        if (match) issuers.push(match[1]);
+      // Each server process writes one JSON line with event server.started (src/main.ts) once it serves.
+      for (const line of lines.filter((candidate) => candidate.includes('"server.started"'))) {
+        const started = JSON.parse(line) as { event?: string; issuer?: string };
+        if (started.event === 'server.started' && started.issuer !== undefined) issuers.push(started.issuer);
       }
       if (issuers.length >= workers) resolve(issuers[0]);
     });

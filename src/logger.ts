@@ -22,3 +22,11 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
     hooks: { streamWrite: escapeUnprintableInJson },
   }, destination ?? pino.destination({ fd: 1, sync: false }));
 }
+
+/**
+ * The process's own lines (serving, signals, workers), in the same JSON form. They are written whatever LOG_LEVEL
+ * says, and at once: a supervisor or a test waits for the serving line, and the last line must be out before exit.
+ */
+export function createLifecycleLogger(): Logger {
+  return createLogger('info', pino.destination({ fd: 1, sync: true }));
+}

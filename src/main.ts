@@ -1,14 +1,14 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLifecycleLogger } from './logger.js';
 import { startServer } from './server.js';
-import { hashingConcurrency, threadPoolSize } from './thread-pool.js';
 import { isWorker, runPrimary } from './workers.js';
 
-const log = (line: string) => console.log(line);
+const log = createLifecycleLogger();
 
 async function serve(config: Config): Promise<void> {
   const server = await startServer(config);
   const shutdown = (signal: string) => {
-    log(`latchkey: ${signal} received, finishing requests in flight (pid ${process.pid})`);
+    log.info({ event: 'server.stopping', signal }, `${signal} received, finishing requests in flight`);
     server.close().then(() => process.exit(0), () => process.exit(1));
   };
   // Before the line that says we are up: a supervisor may send SIGTERM the moment it reads it.
@@ -17,12 +17,13 @@ async function serve(config: Config): Promise<void> {
   // SIGHUP: load KEYS_DIR now instead of at the next KEYS_RELOAD_INTERVAL (after `keys retire`, say).
   process.on('SIGHUP', () => {
     server.reloadSigningKeys().then(
-      (isChanged) => log(`latchkey: SIGHUP received, signing keys ${isChanged ? 'reloaded' : 'unchanged'} (pid ${process.pid})`),
-      (error: Error) => log(`latchkey: SIGHUP received, reloading the signing keys failed: ${error.message} (pid ${process.pid})`),
+      (isChanged) => log.info({ event: 'keys.sighup', isChanged }, `SIGHUP received, signing keys ${isChanged ? 'reloaded' : 'unchanged'}`),
+      (error: Error) => log.error({ event: 'keys.sighup', err: error.message }, 'SIGHUP received, reloading the signing keys failed'),
     );
   });
-  const threads = threadPoolSize(config.threadPoolSize);
-  log(`latchkey: serving ${server.issuer} on port ${server.port} (pid ${process.pid}, ${threads} pool threads, password hashing ${hashingConcurrency(config.workers, threads)} at a time)`);
+  const { size, hashingConcurrency } = server.services.threadPool;
+  log.info({ event: 'server.started', issuer: server.issuer, port: server.port, threadPoolSize: size, hashingConcurrency },
+    `serving ${server.issuer} on port ${server.port}`);
 }
 
 try {

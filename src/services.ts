@@ -2,23 +2,27 @@ import type { DestinationStream, Logger } from 'pino';
 import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createPasswordPolicy } from './accounts/password-policy.js';
 import { createPasswordHasher } from './accounts/passwords.js';
+import { createLoginThrottle } from './accounts/login-throttle.js';
 import { createSessions, type Sessions } from './accounts/sessions.js';
 import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
-import { migrateDatabase, openDatabase, type Database } from './database.js';
+import { isDatabaseReachable, migrateDatabase, openDatabase } from './database.js';
 import { createLogger } from './logger.js';
-import { createBackChannel, type ProviderSource } from './oidc/back-channel-logout.js';
+import { createMaintenance, type Maintenance } from './maintenance.js';
+import { createBackChannel } from './oidc/back-channel-logout.js';
+import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
 import { createApis, type Apis } from './registry/apis.js';
 import { createClients, type Clients } from './registry/clients.js';
 import { createApiStore } from './store/apis.js';
 import { createAuditEventStore, type AuditEventStore } from './store/audit-events.js';
 import { createClientStore } from './store/clients.js';
-import { createOidcPayloadStore, type OidcPayloadStore } from './store/oidc-payloads.js';
+import { createCounterStore } from './store/counters.js';
+import { createOidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
-import { hashingConcurrency, threadPoolSize } from './thread-pool.js';
+import { signingKeyRetentionMs } from './signing-keys.js';
+import { planThreadPool, type ThreadPoolPlan } from './thread-pool.js';
 
 export type Services = {
-  database: Database;
   logger: Logger;
   audit: Audit;
   auditEvents: AuditEventStore;
@@ -26,56 +30,78 @@ export type Services = {
   sessions: Sessions;
   clients: Clients;
   apis: Apis;
-  payloads: OidcPayloadStore;
+  /** The running provider: built on first use, rebuilt when the signing keys change. */
+  providerHost: ProviderHost;
+  /** The purge and the timers a server runs (it starts them). */
+  maintenance: Maintenance;
+  /** This process's thread pool and how many password hashes run on it at once (the start-up line reports it). */
+  threadPool: ThreadPoolPlan;
+  /** Waits for the audit rows in flight, closes the database pool and flushes the log. */
+  close(): Promise<void>;
 };
 
 export type ServiceOptions = {
   /** Where log lines go: stdout unless given (tests capture them; the CLI keeps its stdout clean). */
   logDestination?: DestinationStream;
-  /** Signs and sends logout tokens: the server's running provider. */
-  provider?: ProviderSource;
+  /** The clock of the login throttle and the request rate limit (epoch ms): Date.now unless a test moves time. */
+  now?: () => number;
 };
 
 /**
- * Opens and migrates the database and builds the services the server and the CLI share. Logout tokens are signed
- * and sent by `options.provider` (the server's running provider); a process without one (the CLI) builds its own
- * from KEYS_DIR and ISSUER the first time a session ends for a client with a back-channel logout URI.
+ * The composition root: opens and migrates the database and builds every store and service the server and the CLI
+ * share, the provider host and the periodic jobs; nothing else creates one, and nothing past here sees knex. A server
+ * hands the host its issuer once it listens; the CLI's host builds its provider from KEYS_DIR and ISSUER the first
+ * time a session ends for a client with a back-channel logout URI.
  */
 export async function openServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
   await migrateDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize, timeoutMs: config.databaseTimeoutMs });
   const logger = createLogger(config.logLevel, options.logDestination);
+  const threadPool = planThreadPool(config);
+
+  // The stores: the only code that touches knex.
   const payloads = createOidcPayloadStore(database);
   const auditEvents = createAuditEventStore(database);
+  const users = createUserStore(database);
+  // The throttles' counters live in the database, so every instance and worker process shares them.
+  const counters = createCounterStore(database);
   const apiStore = createApiStore(database);
+  const now = options.now ?? Date.now;
+
+  const audit = createAudit({ events: auditEvents, logger });
   const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction });
-  // Loaded on first use: the CLI's other commands then never load oidc-provider at all.
-  let logoutOnlyProvider: ReturnType<ProviderSource> | undefined;
-  const backChannel = createBackChannel({
-    clients,
-    provider: options.provider
-      ?? (() => (logoutOnlyProvider ??= import('./oidc/logout-only-provider.js').then((module) => module.createLogoutOnlyProvider(config, services)))),
-  });
-  const sessions = createSessions({ payloads, backChannel });
-  const services: Services = {
-    database,
+  const apis = createApis({ apis: apiStore });
+  const throttle = createLoginThrottle({ counters, settings: config.loginThrottle, now });
+  const providerHost = createProviderHost({
+    keysDir: config.keysDir,
+    issuer: config.issuer,
+    retentionMs: signingKeyRetentionMs(config),
     logger,
-    audit: createAudit({ events: auditEvents, logger }),
-    auditEvents,
-    payloads,
-    sessions,
-    accounts: createAccounts({
-      users: createUserStore(database),
-      sessions,
-      passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
-      hasher: createPasswordHasher({
-        concurrency: hashingConcurrency(config.workers, threadPoolSize(config.threadPoolSize)),
-        queueLength: config.passwordHashQueueLength,
-      }),
-      logger,
+    // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
+    // commands then never load oidc-provider at all.
+    loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
+      config, logger, audit, accounts, clients, payloads, throttle, counters, now, isDatabaseReachable: () => isDatabaseReachable(database),
     }),
-    clients,
-    apis: createApis({ apis: apiStore }),
+  });
+  const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
+  const accounts = createAccounts({
+    users,
+    sessions,
+    passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
+    hasher: createPasswordHasher({ concurrency: threadPool.hashingConcurrency, queueLength: config.passwordHashQueueLength }),
+    logger,
+  });
+  const maintenance = createMaintenance({
+    config, sessions, auditEvents, providerHost, logger,
+    deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
+  });
+  return {
+    logger, audit, auditEvents, sessions, accounts, clients, apis, providerHost, maintenance, threadPool,
+    async close() {
+      await audit.settled();
+      await database.destroy();
+      // stdout is written asynchronously; the last lines must be out before the process exits.
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    },
   };
-  return services;
 }

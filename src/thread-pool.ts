@@ -1,4 +1,5 @@
 import os from 'node:os';
+import type { Config } from './config.js';
 
 /** libuv's thread pool size when UV_THREADPOOL_SIZE is not set. */
 const libuvDefaultSize = 4;
@@ -30,4 +31,13 @@ export function hashingConcurrency(workers: number, poolSize: number, cores = os
  */
 export function workerThreadPoolSize(workers: number, configured: number | null, cores = os.availableParallelism()): number {
   return configured ?? Math.max(libuvDefaultSize, coreShare(workers, cores) + threadsKeptFromHashing);
+}
+
+/** This process's thread pool and how many password hashes run on it at once. */
+export type ThreadPoolPlan = { size: number; hashingConcurrency: number };
+
+/** Decided once, by the composition root: the hasher runs by it and the start-up line reports it. */
+export function planThreadPool(config: Pick<Config, 'workers' | 'threadPoolSize'>): ThreadPoolPlan {
+  const size = threadPoolSize(config.threadPoolSize);
+  return { size, hashingConcurrency: hashingConcurrency(config.workers, size) };
 }

@@ -75,7 +75,7 @@ describe('latchkey users sessions', () => {
       expect(Date.parse(session.signedInAt)).toBeLessThanOrEqual(Date.now());
     }
 
-    const rows = await server.services.database('oidc_payloads').select('id').where({ model: 'Session', account_id: user.id });
+    const rows = await server.database('oidc_payloads').select('id').where({ model: 'Session', account_id: user.id });
     const human = await cli('users', 'sessions', '--email', user.email);
     expect(human.stdout).toContain(sessions[0].uid);
     expect(human.stdout).toContain(`${appA.clientId} (${sidOf(phoneA)})`);
@@ -178,7 +178,7 @@ describe('session expiry', () => {
   it('sends logout tokens for sessions the purge finds expired', async () => {
     const { user, laptopA, laptopB } = await userWithTwoSessions();
     const [beforeA, beforeB] = [receiverA.tokens.length, receiverB.tokens.length];
-    const [{ longest }] = await server.services.database('oidc_payloads').where({ model: 'Session', account_id: user.id }).max({ longest: 'expires_at' });
+    const [{ longest }] = await server.database('oidc_payloads').where({ model: 'Session', account_id: user.id }).max({ longest: 'expires_at' });
     await server.purgeExpired(Number(longest) + 1);
     const sidsA = await Promise.all(receiverA.tokens.slice(beforeA).map(async (token) => (await verifyLogoutToken(token, server.issuer, appA.clientId)).sid));
     const sidsB = await Promise.all(receiverB.tokens.slice(beforeB).map(async (token) => (await verifyLogoutToken(token, server.issuer, appB.clientId)).sid));

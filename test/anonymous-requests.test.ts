@@ -28,7 +28,7 @@ type Row = { key: string; model: string; expiresAt: number; bytes: number; accou
 type StoredRow = { model: string; id: string; expires_at: number | string; payload: string; account_id: string | null };
 
 async function rows(): Promise<Row[]> {
-  const found: StoredRow[] = await server.services.database('oidc_payloads').select('model', 'id', 'expires_at', 'payload', 'account_id');
+  const found: StoredRow[] = await server.database('oidc_payloads').select('model', 'id', 'expires_at', 'payload', 'account_id');
   return found.map((row) => ({
     key: `${row.model}/${row.id}`, model: row.model, expiresAt: Number(row.expires_at), bytes: Buffer.byteLength(row.payload), accountId: row.account_id,
   }));

@@ -1,6 +1,8 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAudit } from '../src/audit.js';
 import { createLogger } from '../src/logger.js';
+import { createAuditEventStore } from '../src/store/audit-events.js';
 import { createBrowser } from './support/browser.js';
 import { runCliCapturing } from './support/cli.js';
 import { createClient, createUser, password } from './support/fixtures.js';
@@ -88,7 +90,7 @@ describe('the audit trail', () => {
     expect(logged().find((line) => line.event === 'token.refreshed')).toMatchObject({ accountId: otherUser.id, clientId: client.clientId });
     expect(logged().find((line) => line.event === 'logout')).toMatchObject({ accountId: otherUser.id });
 
-    const stored = await server.services.database('audit_events').select();
+    const stored = await server.database('audit_events').select();
     expect(new Set(stored.map((row: { type: string }) => row.type))).toEqual(eventTypes());
     const everything = `${lines.join('\n')}\n${JSON.stringify(stored)}`;
     expect(secrets.filter((secret) => secret.length > 0 && everything.includes(secret))).toEqual([]);
@@ -110,7 +112,7 @@ describe('the audit trail', () => {
   });
 
   it('keeps events for AUDIT_RETENTION_DAYS, then the purge deletes them', async () => {
-    const count = async () => Number((await server.services.database('audit_events').count({ count: '*' }))[0].count);
+    const count = async () => Number((await server.database('audit_events').count({ count: '*' }))[0].count);
     const before = await count();
     await server.purgeExpired(Date.now() + 89 * 86_400_000);
     expect(await count()).toBe(before);
@@ -119,7 +121,7 @@ describe('the audit trail', () => {
   });
 
   it('still signs a user in when the audit table cannot be written, and logs the failure', async () => {
-    const { database } = server.services;
+    const { database } = server;
     const client = await createClient(server.services, { skipConsent: true });
     const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
     const user = await createUser(server.services);
@@ -137,7 +139,10 @@ describe('the audit trail', () => {
 
 describe('writing the audit table', () => {
   it('stores events recorded together in batched INSERTs, and record() resolves once its event is stored', async () => {
-    const { database, audit, auditEvents } = server.services;
+    // The audit trail the server builds, on the test's own connection, whose statements the test can watch.
+    const { database } = server;
+    const audit = createAudit({ events: createAuditEventStore(database), logger: createLogger('silent') });
+    const { auditEvents } = server.services;
     const inserts: number[] = [];
     const onQuery = (query: { sql: string; bindings?: unknown[] }) => {
       if (/^insert into .audit_events./.test(query.sql)) inserts.push((query.bindings?.length ?? 0) / 7);

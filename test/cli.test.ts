@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { openServices } from '../src/services.js';
+import { openDatabase } from '../src/database.js';
 import { createClientStore } from '../src/store/clients.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { runCliCapturing } from './support/cli.js';
@@ -198,16 +199,16 @@ describe('latchkey clients --api (which APIs and scopes a client may have)', () 
 
   it('gives no API to a UUID-shaped client registered before ids were checked, but lets it be renamed', async () => {
     const legacyId = '5d9f2b64-1c0e-4e8a-9b7d-3f6a2c8e1d40';
-    const services = await openServices(loadConfig(env));
+    const database = openDatabase(loadConfig(env).databaseUrl);
     try {
       // Written with the store, as an older Latchkey did; the registry would refuse the id.
-      await createClientStore(services.database).insert({
+      await createClientStore(database).insert({
         clientId: legacyId, clientSecret: 'a-legacy-secret-that-is-long-enough-123', name: null, redirectUris: [], postLogoutRedirectUris: [],
         grantTypes: ['client_credentials'], tokenEndpointAuthMethod: 'client_secret_basic', isFirstParty: false,
         backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, createdAt: Date.now(),
       });
     } finally {
-      await services.database.destroy();
+      await database.destroy();
     }
     const refused = await cli('clients', 'update', '--client-id', legacyId, '--api', 'urn:example:billing:read');
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining('has an id shaped like a UUID') });
@@ -221,7 +222,7 @@ describe('latchkey clients create --client-secret-stdin', () => {
     try {
       return (await services.clients.find(clientId))?.clientSecret;
     } finally {
-      await services.database.destroy();
+      await services.close();
     }
   };
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/database.js';
 import * as payloadClientId from '../migrations/0006_payload_client_id.js';
 import type { NewClient } from '../src/registry/clients.js';
+import { createOidcPayloadStore } from '../src/store/oidc-payloads.js';
 import { createClientStore } from '../src/store/clients.js';
 import { createBrowser } from './support/browser.js';
 import { runCliCapturing } from './support/cli.js';
@@ -63,7 +64,7 @@ describe('latchkey clients delete', () => {
     expect((await userinfo(tokens.access_token)).status).toBe(200);
 
     // Opaque tokens are stored under their own value.
-    const stored = (model: string, value: string) => server.services.payloads.find(model, value, Date.now());
+    const stored = (model: string, value: string) => createOidcPayloadStore(server.database).find(model, value, Date.now());
     expect(await stored('RefreshToken', tokens.refresh_token!)).toBeDefined();
 
     const deleted = await runCliCapturing(['clients', 'delete', '--client-id', 'doomed'], cliEnv);
@@ -100,7 +101,7 @@ describe('latchkey clients delete', () => {
     // A request that had loaded the client before it was deleted stores a token after the deletion: simulated by
     // deleting the client row alone (the store, without the registry), as if its tokens had been deleted before
     // that token was written.
-    await createClientStore(server.services.database).delete('raced');
+    await createClientStore(server.database).delete('raced');
     await server.services.clients.register(registration('raced'));
     await expectRevoked('raced', tokens);
   });

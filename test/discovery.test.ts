@@ -142,7 +142,7 @@ describe('health check and assets', () => {
 describe('health check without a database', () => {
   it('answers 503 when the database is gone', async () => {
     const other = await startTestServer();
-    await other.services.database.destroy();
+    await other.services.close();
     const response = await fetch(`${other.issuer}/healthz`);
     expect(response.status).toBe(503);
     await other.close().catch(() => undefined);

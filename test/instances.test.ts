@@ -52,7 +52,7 @@ beforeAll(async () => {
   await services.apis.register(audience, ['read']);
   const serviceClient = await createClient(services, { grantTypes: ['client_credentials'], redirectUris: [], apis: [{ audience, scopes: ['read'] }] });
   email = (await createUser(services)).email;
-  await services.database.destroy();
+  await services.close();
 
   instances = [await spawnLatchkey(env), await spawnLatchkey(env)];
   balancer.setBackends(instances.map((instance) => instance.port));

@@ -335,7 +335,7 @@ describe('the throttle across processes', () => {
     const services = await openServices(loadConfig(env), { logDestination: { write: () => undefined } });
     const client = await createClient(services, { skipConsent: true });
     fixture = { clientId: client.clientId, clientSecret: client.clientSecret! };
-    await services.database.destroy();
+    await services.close();
   });
   afterAll(async () => {
     await database.drop();
@@ -346,7 +346,7 @@ describe('the throttle across processes', () => {
   async function newUser() {
     const services = await openServices(loadConfig(env), { logDestination: { write: () => undefined } });
     const user = await createUser(services);
-    await services.database.destroy();
+    await services.close();
     return user.email;
   }
 
@@ -354,7 +354,7 @@ describe('the throttle across processes', () => {
     const instance = await spawnLatchkey({ ...env, WORKERS: '2' });
     try {
       const deadline = Date.now() + 20_000;
-      while ((instance.output().match(/serving .*\n/g) ?? []).length < 2) {
+      while (instance.servingLines().length < 2) {
         if (Date.now() > deadline) throw new Error(`second worker did not start:\n${instance.output()}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

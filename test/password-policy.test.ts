@@ -90,7 +90,7 @@ describe('password hash upgrades', () => {
   afterAll(() => server.close());
 
   async function insertWeakUser(password: string) {
-    const users = createUserStore(server.services.database);
+    const users = createUserStore(server.database);
     const id = randomUUID();
     const email = `weak-${id}@example.com`;
     await users.insert({

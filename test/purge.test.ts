@@ -21,7 +21,7 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 async function countRows(model?: string): Promise<number> {
-  const query = server.services.database('oidc_payloads');
+  const query = server.database('oidc_payloads');
   if (model) query.where({ model });
   return Number((await query.count({ count: '*' }))[0].count);
 }

@@ -29,7 +29,7 @@ async function authorizeFrom(ip: string) {
   return fetch(url, { redirect: 'manual', headers: { 'x-forwarded-for': ip } });
 }
 
-const interactions = async () => Number((await server.services.database('oidc_payloads').where({ model: 'Interaction' }).count({ count: '*' }))[0].count);
+const interactions = async () => Number((await server.database('oidc_payloads').where({ model: 'Interaction' }).count({ count: '*' }))[0].count);
 
 describe('the rate limit on requests that store something for anonymous clients', () => {
   it('serves at most STATEFUL_REQUESTS_PER_IP_PER_MINUTE of many simultaneous authorization requests from one IP, and 429 to the rest', async () => {

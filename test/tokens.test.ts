@@ -148,7 +148,7 @@ describe('RP-initiated logout', () => {
 
 describe('expired rows', () => {
   it('purges tokens, codes and sessions once they expire, so the table does not keep growing', async () => {
-    const { database } = server.services;
+    const { database } = server;
     const countRows = async () => Number((await database('oidc_payloads').count({ count: '*' }))[0].count);
     await signedIn();
     const [{ longest }] = await database('oidc_payloads').max({ longest: 'expires_at' });

@@ -95,7 +95,6 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     io.stderr(escapeUnprintable(`latchkey: ${isExpected ? (error as Error).message : `${group} ${name} failed: ${(error as Error).message}`}`));
     return 1;
   } finally {
-    await services?.audit.settled();
-    await services?.database.destroy();
+    await services?.close();
   }
 }

@@ -1,25 +1,7 @@
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter } from 'oidc-provider';
 import type { Clients } from '../registry/clients.js';
-import type { Client } from '../store/clients.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
-
-/** The client metadata oidc-provider validates and uses; `first_party` is our extra property (skip consent). */
-export function clientMetadata(client: Client): AdapterPayload {
-  return {
-    client_id: client.clientId,
-    ...(client.clientSecret ? { client_secret: client.clientSecret } : {}),
-    ...(client.name ? { client_name: client.name } : {}),
-    redirect_uris: client.redirectUris,
-    post_logout_redirect_uris: client.postLogoutRedirectUris,
-    grant_types: client.grantTypes,
-    response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
-    token_endpoint_auth_method: client.tokenEndpointAuthMethod as AdapterPayload['token_endpoint_auth_method'],
-    first_party: client.isFirstParty,
-    ...(client.backchannelLogoutUri
-      ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: client.backchannelLogoutSessionRequired }
-      : {}),
-  };
-}
+import { clientMetadata } from './client-metadata.js';
 
 /** Clients are managed by the CLI in their own table; the provider only reads them. */
 function createClientAdapter(clients: Clients): Adapter {

@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import type { Database } from '../database.js';
 import { batchedLookup, type Lookup } from './batched-lookup.js';
 
 /** A value bound to one `?` placeholder. */
@@ -113,7 +112,7 @@ function sqliteStatements(client: SqliteClient): PreparedStatements {
  * of a userinfo request: building the query and preparing, running and finalizing a new statement per call cost more
  * than the query itself. On PostgreSQL they run through knex.raw, which turns `?` into `$n`.
  */
-export function preparedStatements(database: Database): PreparedStatements {
+export function preparedStatements(database: Knex): PreparedStatements {
   if (database.client.config.client === 'sqlite3') return sqliteStatements(database.client as unknown as SqliteClient);
   const rows = async <Row>(sql: string, bindings: Binding[]) => (await database.raw(sql, bindings as Knex.RawBinding[])).rows as Row[];
   return {

@@ -2,10 +2,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../src/config.js';
-import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
+import { openDatabase, type Database } from '../../src/database.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import type { ServiceOptions } from '../../src/services.js';
 import { createTestDatabase } from './database.js';
 
-export type TestServer = RunningServer & { config: Config; dir: string };
+/**
+ * `database`: the test's own connection to the server's database, for what no store offers a test (counting rows,
+ * the latest expiry, a table renamed away). The server's services hand out no knex.
+ */
+export type TestServer = RunningServer & { config: Config; dir: string; database: Database };
 
 /**
  * A real Latchkey on an ephemeral port with its own database (a SQLite file, or a fresh PostgreSQL database when
@@ -14,7 +20,7 @@ export type TestServer = RunningServer & { config: Config; dir: string };
 export async function startTestServer(
   overrides: Partial<Config> = {},
   routeDatabaseUrl: (url: string) => string = (url) => url,
-  options: ServerOptions = {},
+  options: ServiceOptions = {},
 ): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
   const database = await createTestDatabase(dir);
@@ -55,11 +61,15 @@ export async function startTestServer(
     ...overrides,
   };
   const server = await startServer(config, options);
+  // knex connects on the first query, so a test that never looks costs nothing.
+  const testConnection = openDatabase(config.databaseUrl, { poolSize: 2 });
   return {
     ...server,
     config,
     dir,
+    database: testConnection,
     async close() {
+      await testConnection.destroy();
       await server.close();
       await database.drop();
       fs.rmSync(dir, { recursive: true, force: true });
