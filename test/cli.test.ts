@@ -255,7 +255,7 @@ describe('latchkey clients create --client-secret-stdin', () => {
   });
 
   it.each([
-    [['--client-secret-stdin'], '', 'the first line of standard input is empty'],
+    [['--client-secret-stdin'], '', 'standard input held no client-secret'],
     [['--client-secret-stdin'], 'short\n', 'at least 32 characters'],
     [['--client-secret-stdin', '--client-secret', 'a-given-secret-that-is-long-enough-1234'], 'ignored', '--client-secret and --client-secret-stdin exclude each other'],
     [['--client-secret-stdin', '--public'], 'ignored', '--public and --client-secret-stdin exclude each other'],

@@ -15,7 +15,7 @@ let publicClientId: string;
 beforeAll(async () => {
   server = await startTestServer();
   await server.services.apis.register(audience, ['read']);
-  const registered = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [] });
+  const registered = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [], apis: [{ audience, scopes: ['read'] }] });
   client = { clientId: registered.clientId, clientSecret: registered.clientSecret! };
   publicClientId = (await createClient(server.services, { isPublic: true })).clientId;
 });

@@ -30,7 +30,7 @@ let bound: string;
 beforeAll(async () => {
   server = await startTestServer();
   await server.services.apis.register(audience, ['read']);
-  const worker = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [] });
+  const worker = await createClient(server.services, { grantTypes: ['client_credentials'], redirectUris: [], apis: [{ audience, scopes: ['read'] }] });
   service = await discoverRp(server.issuer, worker.clientId, worker.clientSecret!);
   api = await startApi({ issuer: server.issuer, audience, jwksCooldownSeconds: 0 });
   proxiedApi = await startApi({ issuer: server.issuer, audience, jwksCooldownSeconds: 0, url: publicUrl });

@@ -45,7 +45,7 @@ async function expectHintRefused(server: TestServer, idToken: string) {
 
 /** A real ID token (sign-in through the login form) and a real JWT access token for the API, with their client. */
 async function issueTokens(server: TestServer) {
-  const client = await createClient(server.services, { grantTypes: ['authorization_code', 'client_credentials'], skipConsent: true });
+  const client = await createClient(server.services, { grantTypes: ['authorization_code', 'client_credentials'], skipConsent: true, apis: [{ audience, scopes: ['read'] }] });
   const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
   const user = await createUser(server.services);
   const { tokens } = await signIn(rp, createBrowser(), { email: user.email, password });

@@ -50,7 +50,7 @@ describe('text an attacker typed, on the way to an operator', () => {
     expect(JSON.parse(logged[0]).email).toBe(hostile);
   });
 
-  it('escapes what a client sends the token endpoint, in the events table', async () => {
+  it('keeps what a client sends the token endpoint out of the events table: an unsupported grant type is recorded as such', async () => {
     const client = await createClient(server.services);
     const { token_endpoint: tokenEndpoint } = await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json() as { token_endpoint: string };
     const response = await fetch(tokenEndpoint, {
@@ -62,7 +62,8 @@ describe('text an attacker typed, on the way to an operator', () => {
     await server.services.audit.settled();
     const events = await cli('events');
     expect(events.stdout).not.toMatch(raw);
-    expect(events.stdout).toContain('grantType=x\\x1b[31m\\u{202e}');
+    // The audit trail records a grant type only when Latchkey supports it, so the hostile one never reaches it.
+    expect(events.stdout).toContain('grantType=unsupported');
   });
 
   it('escapes every CLI table and human-readable line', async () => {

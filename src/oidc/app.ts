@@ -64,10 +64,10 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     bindRequestsToIssuer(provider, issuer);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
     provider.use(refuseOtherHosts({ issuer, openPaths: ['/healthz'], refuse: pages.refuse }));
-    // Routes where an anonymous request makes Latchkey store a row: first limited per IP, then in size, before
-    // anything is read or written.
-    provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
+    // Routes where an anonymous request makes Latchkey store a row: first bounded in size (which costs nothing and
+    // writes nothing, so an oversized request is refused at once), then limited per IP, before anything is stored.
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
+    provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
     provider.use(createInteractionRoutes({
