@@ -139,11 +139,11 @@ describe('the example API and DPoP-bound access tokens (RFC 9449)', () => {
 
 type VerifyAccessToken = (request: { authorization?: string; dpop?: string; method: string; path: string }) => Promise<{ scope?: string }>;
 
-/** The README's jose example as written, pointed at the test server, in a module of its own. */
-async function importReadmeExample(issuer: string, publicBaseUrl: string): Promise<VerifyAccessToken> {
-  const readme = fs.readFileSync('README.md', 'utf8');
-  const block = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((match) => match[1]).find((code) => code.includes('export async function verifyAccessToken'));
-  if (!block) throw new Error('the README has no verifyAccessToken example');
+/** The jose example of docs/apps.md as written, pointed at the test server, in a module of its own. */
+async function importDocumentedExample(issuer: string, publicBaseUrl: string): Promise<VerifyAccessToken> {
+  const doc = fs.readFileSync('docs/apps.md', 'utf8');
+  const block = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((match) => match[1]).find((code) => code.includes('export async function verifyAccessToken'));
+  if (!block) throw new Error('docs/apps.md has no verifyAccessToken example');
   const code = block
     .replaceAll('http://localhost:3000', issuer)
     .replace("audience: 'https://api.example.com'", `audience: '${audience}'`)
@@ -159,13 +159,13 @@ async function importReadmeExample(issuer: string, publicBaseUrl: string): Promi
   }
 }
 
-describe("the README's jose example for APIs", () => {
+describe('the jose example for APIs in docs/apps.md', () => {
   let readmeApi: http.Server;
   let url: string;
   beforeAll(async () => {
     fs.mkdirSync('test-artifacts', { recursive: true });
     let verify: VerifyAccessToken | undefined;
-    // A bare HTTP server that answers 200 when the README's function accepts the request, 401 when it throws.
+    // A bare HTTP server that answers 200 when the documented function accepts the request, 401 when it throws.
     readmeApi = http.createServer((req, res) => {
       verify!({ authorization: req.headers.authorization, dpop: req.headers.dpop as string | undefined, method: req.method!, path: new URL(req.url!, 'http://x').pathname })
         .then((payload) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(payload)))
@@ -173,7 +173,7 @@ describe("the README's jose example for APIs", () => {
     });
     await new Promise<void>((resolve) => readmeApi.listen(0, resolve));
     url = `http://localhost:${(readmeApi.address() as AddressInfo).port}`;
-    verify = await importReadmeExample(server.issuer, url);
+    verify = await importDocumentedExample(server.issuer, url);
   });
   afterAll(() => new Promise<void>((resolve) => readmeApi?.close(() => resolve())));
 

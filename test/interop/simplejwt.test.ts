@@ -41,7 +41,7 @@ async function simpleJwt(issuer: string, expectedAudience: string, token: string
   return stdout.trim().split('\n').map((line) => JSON.parse(line) as { case: string; status: number; body: Record<string, unknown> });
 }
 
-describe('Django REST Framework with SimpleJWT, configured as the README says', () => {
+describe('Django REST Framework with SimpleJWT, configured as docs/apps.md says', () => {
   it('accepts a Latchkey JWT access token and refuses tampered and missing ones', async () => {
     const { access_token: token } = await oidc.clientCredentialsGrant(service, { resource: audience, scope: 'read' });
     const results = await simpleJwt(server.issuer, audience, token);

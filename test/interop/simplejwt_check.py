@@ -1,4 +1,4 @@
-"""Verifies a Latchkey access token with Django REST Framework + SimpleJWT, configured exactly as the README says.
+"""Verifies a Latchkey access token with Django REST Framework + SimpleJWT, configured exactly as docs/apps.md says.
 
 Usage: simplejwt_check.py ISSUER AUDIENCE TOKEN [BOUND_TOKEN] — prints one JSON line per case (valid, tampered,
 missing, and with BOUND_TOKEN, a DPoP-bound token sent as Bearer).
@@ -18,7 +18,7 @@ settings.configure(
     DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
     ROOT_URLCONF=__name__,
     REST_FRAMEWORK={
-        # The README's myapi.authentication.LatchkeyJWTAuthentication, defined below in this script.
+        # The myapi.authentication.LatchkeyJWTAuthentication of docs/apps.md, defined below in this script.
         "DEFAULT_AUTHENTICATION_CLASSES": ("__main__.LatchkeyJWTAuthentication",),
         "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
     },
