@@ -63,7 +63,7 @@ export type Config = {
   auditRetentionDays: number;
 };
 
-/** How hard the hosted login form pushes back on guessing; see "Credential attacks" in the README. */
+/** How hard the hosted login form pushes back on guessing; see "Credential attacks" in docs/security.md. */
 export type LoginThrottleSettings = {
   /** Failures for one account from one IP before that pair is locked. */
   pairMaxFailures: number;
