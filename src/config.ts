@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { isLoopbackHost } from './absolute-uri.js';
 
 export type Config = {
   port: number;
@@ -105,10 +106,6 @@ function readPositiveInteger(env: Env, name: string, fallback: number, problems:
 
 function readNonNegativeInteger(env: Env, name: string, fallback: number, problems: string[]): number {
   return env[name] === '0' ? 0 : readPositiveInteger(env, name, fallback, problems);
-}
-
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]';
 }
 
 function readIssuer(env: Env, port: number, isProduction: boolean, problems: string[]): string | null {

@@ -13,9 +13,6 @@ export class AccountError extends Error {
   }
 }
 
-// Also exported from here, where the login throttle, which keys its counters by it, imports it.
-export { normalizeEmail };
-
 /** The normalised email of a new account; the message says what is wrong with one that cannot be. */
 function checkEmail(email: string): string {
   const normalized = normalizeEmail(email);

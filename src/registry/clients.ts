@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isLoopbackHost, readAbsoluteUri } from '../absolute-uri.js';
 import type { ApiStore } from '../store/apis.js';
 import { DuplicateClientError, type ApiAccess, type Client, type ClientChanges, type ClientStore } from '../store/clients.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
@@ -12,8 +13,6 @@ export class RegistryError extends Error {
   }
 }
 
-const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
-
 /**
  * User ids are random UUIDs (accounts.ts), and a client_credentials access token's `sub` is the client id (RFC 9068
  * §2.2): a client id of that shape could equal a user's `sub`, and an API keyed on `sub` would take the service for
@@ -25,25 +24,25 @@ export function isUuidShaped(clientId: string): boolean {
   return uuidShape.test(clientId);
 }
 
+/** An absolute URI without fragment or credentials (absolute-uri.ts), or a RegistryError naming what it is. */
+export function absoluteUri(value: string, label: string): URL {
+  const read = readAbsoluteUri(value);
+  if ('problem' in read) throw new RegistryError(`${label} "${value}" ${read.problem}`);
+  return read.url;
+}
+
 /**
  * RFC 9700 §2.1 and RFC 8252: exact, absolute redirect URIs without fragments; plain http only to the loopback
  * interface; private-use schemes for native apps must be reverse-domain names (contain a dot).
  */
 export function checkRedirectUri(value: string, label: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new RegistryError(`${label} "${value}" is not an absolute URI`);
-  }
-  if (url.hash || value.includes('#')) throw new RegistryError(`${label} "${value}" must not contain a fragment`);
-  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname)) {
+  const url = absoluteUri(value, label);
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw new RegistryError(`${label} "${value}" must use https (http is allowed only for localhost)`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:' && !url.protocol.slice(0, -1).includes('.')) {
     throw new RegistryError(`${label} "${value}" must use https, or a reverse-domain private-use scheme for native apps`);
   }
-  if (url.username || url.password) throw new RegistryError(`${label} "${value}" must not contain credentials`);
   return value;
 }
 
@@ -53,16 +52,9 @@ export function checkRedirectUri(value: string, label: string): string {
  */
 export function checkBackchannelLogoutUri(value: string, isProduction: boolean): string {
   const label = 'back-channel logout URI';
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new RegistryError(`${label} "${value}" is not an absolute URI`);
-  }
+  const url = absoluteUri(value, label);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError(`${label} "${value}" must use https or http`);
-  if (url.hash || value.includes('#')) throw new RegistryError(`${label} "${value}" must not contain a fragment`);
-  if (url.username || url.password) throw new RegistryError(`${label} "${value}" must not contain credentials`);
-  if (isProduction && url.protocol === 'http:' && !loopbackHosts.has(url.hostname)) {
+  if (isProduction && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw new RegistryError(`${label} "${value}" must use https when NODE_ENV=production (http is allowed only for localhost)`);
   }
   return value;
