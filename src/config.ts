@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { isLoopbackHost } from './absolute-uri.js';
+import { UserFacingError } from './user-facing-error.js';
 
 export type Config = {
   port: number;
@@ -84,7 +85,7 @@ export type LoginThrottleSettings = {
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
 
-export class ConfigError extends Error {
+export class ConfigError extends UserFacingError {
   constructor(readonly problems: string[]) {
     super(`invalid configuration: ${problems.join('; ')}`);
     this.name = 'ConfigError';

@@ -3,10 +3,11 @@ import { isLoopbackHost, readAbsoluteUri } from '../absolute-uri.js';
 import type { ApiStore } from '../store/apis.js';
 import { DuplicateClientError, type ApiAccess, type Client, type ClientChanges, type ClientStore } from '../store/clients.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
+import { UserFacingError } from '../user-facing-error.js';
 
 export const supportedGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
-export class RegistryError extends Error {
+export class RegistryError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'RegistryError';
@@ -164,9 +165,15 @@ export function createClients(deps: {
         backchannelLogoutSessionRequired: input.backchannelLogoutSessionRequired ?? true,
         createdAt: now(),
       };
-      if (await clients.find(client.clientId)) throw new DuplicateClientError(client.clientId);
+      const taken = () => new RegistryError(`a client with id ${client.clientId} already exists`);
+      if (await clients.find(client.clientId)) throw taken();
       await payloads.deleteByClientId(client.clientId);
-      await clients.insert(client, apiAccess);
+      try {
+        await clients.insert(client, apiAccess);
+      } catch (error) {
+        // The same id registered at the same moment: the store's unique key decides, and the loser is told so.
+        throw error instanceof DuplicateClientError ? taken() : error;
+      }
       return { ...client, apis: apiAccess };
     },
 
