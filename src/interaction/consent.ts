@@ -58,10 +58,10 @@ export function createConsent(deps: { provider: Provider; views: Views; csrf: Cs
   }
 
   return {
-    /** First-party clients (registered with --skip-consent) are granted what they ask for without a page. */
+    /** Clients registered with --skip-consent (first-party apps) are granted what they ask for without a page. */
     async show(ctx: Context, details: InteractionDetails) {
       const client = await provider.Client.find(details.params.client_id as string);
-      if (client?.['first_party'] === true) {
+      if (client?.['skip_consent'] === true) {
         await finish(ctx, details);
         return;
       }

@@ -49,10 +49,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     fetch: createFetch(config),
     extraClientMetadata: {
-      properties: ['first_party'],
+      properties: ['skip_consent'],
       validator(_ctx, key, value) {
-        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
-          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        if (key === 'skip_consent' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('skip_consent must be a boolean');
         }
       },
     },

@@ -77,8 +77,21 @@ export type NewClient = {
   apis?: ApiAccess[];
 };
 
+/**
+ * A client as everything above the store sees it. `skipConsent` is the one name for "this app's users are not asked
+ * for consent", the name the operator types (`--skip-consent`) and the one the provider's client metadata carries
+ * (`skip_consent`). The store keeps its field and column `is_first_party` (renaming a column takes a migration);
+ * this layer is the only place that maps the two.
+ */
+export type ClientRecord = Omit<Client, 'isFirstParty'> & { skipConsent: boolean };
+export type ClientRecordChanges = Omit<ClientChanges, 'isFirstParty'> & { skipConsent?: boolean };
+
 /** A client with the APIs it may use. */
-export type RegisteredClient = Client & { apis: ApiAccess[] };
+export type RegisteredClient = ClientRecord & { apis: ApiAccess[] };
+
+function toRecord({ isFirstParty, ...client }: Client): ClientRecord {
+  return { ...client, skipConsent: isFirstParty };
+}
 
 export type Clients = ReturnType<typeof createClients>;
 
@@ -174,15 +187,20 @@ export function createClients(deps: {
         // The same id registered at the same moment: the store's unique key decides, and the loser is told so.
         throw error instanceof DuplicateClientError ? taken() : error;
       }
-      return { ...client, apis: apiAccess };
+      return { ...toRecord(client), apis: apiAccess };
     },
 
     /** Changes a client's name, consent page or APIs (`apis` replaces the list); undefined when there is no such client. */
-    async update(clientId: string, changes: ClientChanges): Promise<RegisteredClient | undefined> {
-      const checked = { ...changes, ...(changes.apis ? { apis: await checkApiAccess(clientId, changes.apis) } : {}) };
+    async update(clientId: string, changes: ClientRecordChanges): Promise<RegisteredClient | undefined> {
+      const { skipConsent, ...rest } = changes;
+      const checked: ClientChanges = {
+        ...rest,
+        ...(skipConsent !== undefined ? { isFirstParty: skipConsent } : {}),
+        ...(changes.apis ? { apis: await checkApiAccess(clientId, changes.apis) } : {}),
+      };
       if (!(await clients.update(clientId, checked))) return undefined;
       const client = await clients.find(clientId);
-      return client && { ...client, apis: (await clients.listApis(clientId)).get(clientId) ?? [] };
+      return client && { ...toRecord(client), apis: (await clients.listApis(clientId)).get(clientId) ?? [] };
     },
 
     /**
@@ -196,8 +214,13 @@ export function createClients(deps: {
       return true;
     },
 
-    find: clients.find,
-    list: clients.list,
+    async find(clientId: string): Promise<ClientRecord | undefined> {
+      const client = await clients.find(clientId);
+      return client && toRecord(client);
+    },
+    async list(): Promise<ClientRecord[]> {
+      return (await clients.list()).map(toRecord);
+    },
     listApis: clients.listApis,
     findApiForClient: clients.findApiForClient,
   };
