@@ -5,6 +5,7 @@ import type { CookieSecrets, SigningKey } from '../signing-keys.js';
 import { createApiAccess } from './api-access.js';
 import { scopeClaims } from './claims.js';
 import { createFetch } from './outgoing-requests.js';
+import { loadExistingGrant } from './skip-consent.js';
 
 export type ProviderDeps = {
   config: Config;
@@ -48,6 +49,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     fetch: createFetch(config),
+    loadExistingGrant,
     extraClientMetadata: {
       properties: ['skip_consent'],
       validator(_ctx, key, value) {
