@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { isLoopbackHost } from './absolute-uri.js';
+import { UserFacingError } from './user-facing-error.js';
 
 export type Config = {
   port: number;
@@ -83,7 +85,7 @@ export type LoginThrottleSettings = {
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
 
-export class ConfigError extends Error {
+export class ConfigError extends UserFacingError {
   constructor(readonly problems: string[]) {
     super(`invalid configuration: ${problems.join('; ')}`);
     this.name = 'ConfigError';
@@ -105,10 +107,6 @@ function readPositiveInteger(env: Env, name: string, fallback: number, problems:
 
 function readNonNegativeInteger(env: Env, name: string, fallback: number, problems: string[]): number {
   return env[name] === '0' ? 0 : readPositiveInteger(env, name, fallback, problems);
-}
-
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]';
 }
 
 function readIssuer(env: Env, port: number, isProduction: boolean, problems: string[]): string | null {

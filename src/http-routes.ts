@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import Router from '@koa/router';
+import { answerWithEtag, etagOf } from './conditional-get.js';
 
 const stylesheet = fs.readFileSync(new URL('../public/latchkey.css', import.meta.url));
-const stylesheetEtag = `"${createHash('sha256').update(stylesheet).digest('base64url').slice(0, 16)}"`;
+const stylesheetEtag = etagOf(stylesheet);
 
 /**
  * Latchkey's own non-protocol routes: the health check, the one stylesheet of the hosted pages and an empty favicon.
@@ -21,14 +21,8 @@ export function createHttpRoutes(deps: { isDatabaseReachable: () => Promise<bool
 
   router.get('/assets/latchkey.css', (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.etag = stylesheetEtag;
     ctx.type = 'text/css';
-    ctx.status = 200; // ctx.fresh compares validators only for a 2xx response
-    if (ctx.fresh) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.body = stylesheet;
+    answerWithEtag(ctx, stylesheetEtag, stylesheet);
   });
 
   // Browsers ask every origin for a favicon; Latchkey has none, and a 404 shows up as an error in the console.

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Config } from './config.js';
+import { UserFacingError } from './user-facing-error.js';
 
 /** A private RS256 signing key as oidc-provider takes it: `kid` is its RFC 7638 thumbprint. */
 export type SigningKey = JWK & { kid: string; alg: 'RS256'; use: 'sig' };
@@ -27,7 +28,7 @@ export type RetiredSigningKey = {
 export type CookieSecrets = { cookieKeys: string[]; csrfKey: string };
 
 /** A key operation the operator asked for that cannot be done; the CLI prints the message. */
-export class SigningKeyError extends Error {
+export class SigningKeyError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'SigningKeyError';

@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { isDatabaseUnavailable } from './database.js';
-import { unavailable } from './oidc/server-errors.js';
 import type { CounterStore } from './store/counters.js';
+import { answerUnavailable } from './unavailable.js';
 import type { Views } from './views.js';
 
 const minuteMs = 60_000;
-/** Retry-After of a 503 for an unreachable database, as the provider's own (oidc/server-errors.ts). */
-const unavailableRetryAfterSeconds = 5;
 
 /**
  * The requests anyone may send without being signed in and that store something: an authorization request
@@ -24,8 +22,8 @@ function isStateful(ctx: Context): boolean {
 /** PAR is called by an app's backend, which reads JSON; the others are pages in a browser. */
 const wantsJson = (ctx: Context) => ctx.path === '/request';
 
-function answer(ctx: Context, views: Views, status: number, retryAfterSeconds: number, error: { error: string; error_description: string }) {
-  ctx.status = status;
+function answerTooMany(ctx: Context, views: Views, retryAfterSeconds: number, error: { error: string; error_description: string }) {
+  ctx.status = 429;
   ctx.set('Retry-After', String(retryAfterSeconds));
   ctx.set('Cache-Control', 'no-store');
   if (wantsJson(ctx)) {
@@ -53,12 +51,12 @@ export function statefulRequestLimit(deps: { counters: CounterStore; perMinute: 
       reservation = await counters.reserve(key, { limit: perMinute, windowMs: minuteMs }, at);
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
-      return answer(ctx, views, 503, unavailableRetryAfterSeconds, unavailable);
+      return answerUnavailable(ctx, views, wantsJson(ctx) ? 'json' : 'html');
     }
     if (!reservation.isWithin) {
       const seconds = Math.max(1, Math.ceil((reservation.endsAt - at) / 1000));
       // RFC 6749 §4.1.2.1 has no code for "too many"; temporarily_unavailable is the one that says "try later".
-      return answer(ctx, views, 429, seconds, { error: 'temporarily_unavailable', error_description: `Too many requests from this address. Try again in ${seconds} seconds.` });
+      return answerTooMany(ctx, views, seconds, { error: 'temporarily_unavailable', error_description: `Too many requests from this address. Try again in ${seconds} seconds.` });
     }
     return next();
   };

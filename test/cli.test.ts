@@ -138,7 +138,7 @@ describe('latchkey apis', () => {
   });
 
   it.each([
-    [['--audience', 'api'], 'must be an absolute URI'],
+    [['--audience', 'api'], 'is not an absolute URI'],
     [['--audience', 'https://api.example.com#x'], 'must not contain a fragment'],
     [['--audience', 'https://api.example.com', '--scopes', 'openid'], 'is an OpenID Connect scope'],
     [['--scopes', 'read'], '--audience is required'],

@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuplicateEmailError } from '../src/store/users.js';
+import { AccountError } from '../src/accounts/accounts.js';
 import { createBrowser } from './support/browser.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { authorize, discoverRp, redirectUri, signIn } from './support/rp.js';
@@ -81,7 +81,8 @@ describe('accounts under concurrency', () => {
     ]);
     expect(attempts.filter((attempt) => attempt.status === 'fulfilled')).toHaveLength(1);
     const [failure] = attempts.filter((attempt) => attempt.status === 'rejected') as PromiseRejectedResult[];
-    expect(failure.reason).toBeInstanceOf(DuplicateEmailError);
+    expect(failure.reason).toBeInstanceOf(AccountError);
+    expect(failure.reason.message).toBe(`a user with email ${email} already exists`);
     expect((await server.services.accounts.list()).filter((user) => user.email === email)).toHaveLength(1);
   });
 });

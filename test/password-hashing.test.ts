@@ -1,16 +1,16 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { createLimiter, createPasswordHasher, HashingBusyError } from '../src/accounts/passwords.js';
+import { createHashingQueue, createPasswordHasher, HashingBusyError } from '../src/accounts/passwords.js';
 import { hashingConcurrency, workerThreadPoolSize } from '../src/thread-pool.js';
 
 describe('password hashing', () => {
-  it('runs at most the limit of tasks at once and the rest in arrival order', async () => {
-    const limited = createLimiter(2, 10);
+  it('runs at most its concurrency of tasks at once and the rest in arrival order', async () => {
+    const runInQueue = createHashingQueue(2, 10);
     let running = 0;
     let peak = 0;
     const started: number[] = [];
     const releases: (() => void)[] = [];
-    const tasks = Array.from({ length: 5 }, (_, index) => limited(async () => {
+    const tasks = Array.from({ length: 5 }, (_, index) => runInQueue(async () => {
       started.push(index);
       running += 1;
       peak = Math.max(peak, running);
@@ -29,15 +29,15 @@ describe('password hashing', () => {
   });
 
   it('a failing task frees its place for the next one', async () => {
-    const limited = createLimiter(1, 10);
-    await expect(limited(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
-    expect(await limited(async () => 'next')).toBe('next');
+    const runInQueue = createHashingQueue(1, 10);
+    await expect(runInQueue(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    expect(await runInQueue(async () => 'next')).toBe('next');
   });
 
   it('refuses a task at once when the queue is full, and queues again once a place is free', async () => {
-    const limited = createLimiter(1, 2);
+    const runInQueue = createHashingQueue(1, 2);
     const releases: (() => void)[] = [];
-    const task = () => limited(() => new Promise<void>((resolve) => releases.push(resolve)));
+    const task = () => runInQueue(() => new Promise<void>((resolve) => releases.push(resolve)));
     const accepted = [task(), task(), task()];
     // The fourth is refused before the next turn of the event loop, not queued.
     const fourth = await Promise.race([task().then(() => 'ran', (error: unknown) => error), new Promise((resolve) => setImmediate(() => resolve('queued')))]);

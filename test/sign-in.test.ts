@@ -88,6 +88,23 @@ describe('authorization code flow with PKCE', () => {
     expect(tokens.claims()!.sub).toBe(user.id);
   });
 
+  it('gives a first-party client its grant in the authorization request itself, with no interaction page after the login', async () => {
+    const client = await createClient(server.services, { skipConsent: true });
+    const firstParty = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
+    const user = await createUser(server.services);
+    const browser = createBrowser();
+    const url = oidc.buildAuthorizationUrl(firstParty, {
+      redirect_uri: redirectUri, scope: 'openid email', state: oidc.randomState(),
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+    });
+    const login = await browser.follow(url.href);
+    // The login form answers with the resumed authorization request; stop there and send it by hand.
+    const resume = await browser.submit(login, 'form[action$="/login"]', { email: user.email, password }, `${server.issuer}/auth/`);
+    const resumed = await browser.request(resume.url);
+    expect(resumed.status).toBe(303);
+    expect(resumed.headers.get('location')).toMatch(new RegExp(`^${redirectUri}\\?code=`));
+  });
+
   it('refuses a login form posted without the CSRF token', async () => {
     const user = await createUser(server.services);
     const browser = createBrowser();

@@ -1,20 +1,18 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DuplicateEmailError, type User, type UserStore } from '../store/users.js';
+import { UserFacingError } from '../user-facing-error.js';
 import { emailProblem, emailSkeleton, normalizeEmail } from './email.js';
 import { maximumPasswordLength, type PasswordPolicy } from './password-policy.js';
 import { needsRehash, type PasswordHasher } from './passwords.js';
 import type { LogoutReport, Sessions, UserSession } from './sessions.js';
 
-export class AccountError extends Error {
+export class AccountError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'AccountError';
   }
 }
-
-// Also exported from here, where the login throttle, which keys its counters by it, imports it.
-export { normalizeEmail };
 
 /** The normalised email of a new account; the message says what is wrong with one that cannot be. */
 function checkEmail(email: string): string {
@@ -136,8 +134,9 @@ export function createAccounts(deps: {
         await users.insert(user);
       } catch (error) {
         // The skeleton is unique too: a look-alike created at the same moment loses here, and says so.
-        if (error instanceof DuplicateEmailError) await refuseLookAlike(email, skeleton);
-        throw error;
+        if (!(error instanceof DuplicateEmailError)) throw error;
+        await refuseLookAlike(email, skeleton);
+        throw new AccountError(error.message);
       }
       return user;
     },

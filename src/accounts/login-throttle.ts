@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { LoginThrottleSettings } from '../config.js';
 import type { CounterRule, CounterStore, Reservation } from '../store/counters.js';
-import { normalizeEmail } from './accounts.js';
+import { normalizeEmail } from './email.js';
 
 /** Which counter stopped the attempt. */
 export type LockScope = 'pair' | 'ip' | 'ip-attempts' | 'account' | 'account-attempts';

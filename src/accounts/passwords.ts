@@ -20,17 +20,18 @@ export class HashingBusyError extends Error {
 }
 
 /**
- * Runs at most `size` tasks at once; up to `queueLength` more wait in order, and any beyond that are refused with
+ * The queue every password hash waits in (not a rate limit: it bounds how many hashes run at once, not how often
+ * anyone may try; that is login-throttle.ts). Runs at most `concurrency` tasks at once; up to `queueLength` more wait in order, and any beyond that are refused with
  * HashingBusyError at once. argon2 computes on libuv's thread pool, which SQLite statements and RSA signing share:
  * one hash per core already uses every core, and more would only hold 19 MiB each and take the threads the
  * requests that are not signing in need (`hashingConcurrency` in thread-pool.ts). An unbounded queue would let one
  * burst of sign-ins make every sign-in wait for all of it; a bounded one keeps the wait to `queueLength` hashes.
  */
-export function createLimiter(size: number, queueLength: number) {
+export function createHashingQueue(concurrency: number, queueLength: number) {
   let running = 0;
   const waiting: (() => void)[] = [];
-  return async function limited<T>(task: () => Promise<T>): Promise<T> {
-    if (running >= size) {
+  return async function runInQueue<T>(task: () => Promise<T>): Promise<T> {
+    if (running >= concurrency) {
       if (waiting.length >= queueLength) throw new HashingBusyError();
       await new Promise<void>((resolve) => waiting.push(resolve));
     } else {
@@ -52,14 +53,14 @@ export function createLimiter(size: number, queueLength: number) {
  * (cores ÷ WORKERS, within its thread pool), so the whole host hashes at most one password per core.
  */
 export function createPasswordHasher(options: { concurrency: number; queueLength: number }) {
-  const limited = createLimiter(options.concurrency, options.queueLength);
+  const runInQueue = createHashingQueue(options.concurrency, options.queueLength);
   return {
     hash(password: string): Promise<string> {
-      return limited(() => argon2.hash(password, passwordHashOptions));
+      return runInQueue(() => argon2.hash(password, passwordHashOptions));
     },
     /** Whether the password matches; a malformed hash is a mismatch, never an error (a full queue is). */
     verify(hash: string, password: string): Promise<boolean> {
-      return limited(() => argon2.verify(hash, password).catch(() => false));
+      return runInQueue(() => argon2.verify(hash, password).catch(() => false));
     },
   };
 }

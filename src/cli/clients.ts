@@ -11,7 +11,7 @@ const publicClient = (client: RegisteredClient) => ({
   redirectUris: client.redirectUris,
   postLogoutRedirectUris: client.postLogoutRedirectUris,
   grantTypes: client.grantTypes,
-  skipConsent: client.isFirstParty,
+  skipConsent: client.skipConsent,
   apis: client.apis,
   backchannelLogoutUri: client.backchannelLogoutUri,
   backchannelLogoutSessionRequired: client.backchannelLogoutSessionRequired,
@@ -86,7 +86,7 @@ export const clientCommands = {
         backchannelLogoutSessionRequired: sessionRequired,
       });
       await audit.record({ type: 'client.created', clientId: client.clientId, details: {
-        actor: actor(), authMethod: client.tokenEndpointAuthMethod, grantTypes: client.grantTypes.join(' '), skipConsent: client.isFirstParty,
+        actor: actor(), authMethod: client.tokenEndpointAuthMethod, grantTypes: client.grantTypes.join(' '), skipConsent: client.skipConsent,
         apis: describeApis(client.apis),
       } });
       const wasGenerated = client.clientSecret !== null && clientSecret === undefined;
@@ -107,17 +107,17 @@ export const clientCommands = {
       const clientId = required(values, 'client-id');
       if (values.api !== undefined && values['no-apis'] !== undefined) throw new UsageError('--api and --no-apis exclude each other');
       const apis = values['no-apis'] === true ? [] : await apiOptions(values, services);
-      const isFirstParty = booleanOption(values, 'skip-consent');
+      const skipConsent = booleanOption(values, 'skip-consent');
       const name = values.name as string | undefined;
-      if (apis === undefined && isFirstParty === undefined && name === undefined) {
+      if (apis === undefined && skipConsent === undefined && name === undefined) {
         throw new UsageError('nothing to change: give --api, --no-apis, --name or --skip-consent');
       }
-      const client = await clients.update(clientId, { apis, isFirstParty, name: name === '' ? null : name });
+      const client = await clients.update(clientId, { apis, skipConsent, name: name === '' ? null : name });
       if (!client) throw new UsageError(`no client with id ${clientId}`);
       await audit.record({ type: 'client.updated', clientId, details: {
         actor: actor(),
         ...(apis !== undefined ? { apis: describeApis(client.apis) } : {}),
-        ...(isFirstParty !== undefined ? { skipConsent: isFirstParty } : {}),
+        ...(skipConsent !== undefined ? { skipConsent } : {}),
         ...(name !== undefined ? { name } : {}),
       } });
       out.result(publicClient(client), [`updated client ${clientId}`, `APIs: ${describeApis(client.apis)}`]);

@@ -1,17 +1,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { AccountError } from '../accounts/accounts.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
-import { RegistryError } from '../registry/clients.js';
+import { loadConfig, type Config } from '../config.js';
 import { openServices, type Services } from '../services.js';
-import { SigningKeyError } from '../signing-keys.js';
-import { DuplicateClientError } from '../store/clients.js';
-import { DuplicateEmailError } from '../store/users.js';
 import { escapeUnprintable } from '../unprintable.js';
+import { UserFacingError } from '../user-facing-error.js';
 import { apiCommands } from './apis.js';
 import { clientCommands } from './clients.js';
 import { eventsCommand } from './events.js';
 import { keyCommands } from './keys.js';
-import { createOutput, IncompleteError, UsageError, type Io, type Output, type Values } from './output.js';
+import { createOutput, UsageError, type Io, type Output, type Values } from './output.js';
 import { userCommands } from './users.js';
 
 export const usage = `usage: latchkey <command> [options] [--json]
@@ -52,8 +48,6 @@ const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
   apis: apiCommands,
 };
 
-/** Errors a user can fix: printed as one line, exit code 1. Anything else is a bug or an outage. */
-const expectedErrors = [UsageError, IncompleteError, ConfigError, AccountError, RegistryError, DuplicateEmailError, DuplicateClientError, SigningKeyError];
 
 /** Runs one CLI command; returns the process exit code. Never throws. */
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
@@ -90,7 +84,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     }
     return 0;
   } catch (error) {
-    const isExpected = expectedErrors.some((type) => error instanceof type);
+    // Errors a user can fix: printed as one line, exit code 1. Anything else is a bug or an outage.
+    const isExpected = error instanceof UserFacingError;
     // Messages echo what was typed ("… is not a valid email address"): escaped like every result line.
     io.stderr(escapeUnprintable(`latchkey: ${isExpected ? (error as Error).message : `${group} ${name} failed: ${(error as Error).message}`}`));
     return 1;

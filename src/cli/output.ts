@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Readable } from 'node:stream';
 import type { DestinationStream } from 'pino';
 import { escapeUnprintable, escapeUnprintableInJson } from '../unprintable.js';
+import { UserFacingError } from '../user-facing-error.js';
 
 /** Standard input: a terminal (`isTTY`, `setRawMode`) or a pipe. */
 export type Stdin = Readable & { isTTY?: boolean; setRawMode?: (isRaw: boolean) => unknown };
@@ -21,7 +22,7 @@ export function actor(): string {
   }
 }
 
-export class UsageError extends Error {
+export class UsageError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
@@ -29,7 +30,7 @@ export class UsageError extends Error {
 }
 
 /** The command did its work but part of it could not be completed; the output says what. Exit code 1. */
-export class IncompleteError extends Error {
+export class IncompleteError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'IncompleteError';

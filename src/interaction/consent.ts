@@ -58,10 +58,14 @@ export function createConsent(deps: { provider: Provider; views: Views; csrf: Cs
   }
 
   return {
-    /** First-party clients (registered with --skip-consent) are granted what they ask for without a page. */
+    /**
+     * A client registered with --skip-consent has its grant extended before the consent prompt is checked
+     * (oidc/skip-consent.ts), so it reaches this page only when the request itself asks for the prompt
+     * (prompt=consent); it is still not shown a page.
+     */
     async show(ctx: Context, details: InteractionDetails) {
       const client = await provider.Client.find(details.params.client_id as string);
-      if (client?.['first_party'] === true) {
+      if (client?.['skip_consent'] === true) {
         await finish(ctx, details);
         return;
       }

@@ -6,7 +6,7 @@ import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
 import { isDatabaseUnavailable } from '../database.js';
-import { unavailable } from '../oidc/server-errors.js';
+import { answerUnavailable } from '../unavailable.js';
 import type { Views } from '../views.js';
 import { createConsent } from './consent.js';
 import { createCsrf } from './csrf.js';
@@ -26,9 +26,7 @@ function renderErrors(views: Views) {
       };
       ctx.type = 'html';
       if (isDatabaseUnavailable(error)) {
-        ctx.status = 503;
-        ctx.set('Retry-After', '5');
-        ctx.body = views.render('error', { title: 'Unavailable', message: unavailable.error_description, code: unavailable.error });
+        answerUnavailable(ctx, views, 'html');
         return;
       }
       const code = status ?? statusCode ?? 500;

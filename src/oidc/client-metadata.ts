@@ -1,8 +1,8 @@
 import type { AdapterPayload } from 'oidc-provider';
-import type { Client } from '../store/clients.js';
+import type { ClientRecord } from '../registry/clients.js';
 
-/** The client metadata oidc-provider validates and uses; `first_party` is our extra property (skip consent). */
-export function clientMetadata(client: Client): AdapterPayload {
+/** The client metadata oidc-provider validates and uses; `skip_consent` is our extra property (consent.ts). */
+export function clientMetadata(client: ClientRecord): AdapterPayload {
   return {
     client_id: client.clientId,
     ...(client.clientSecret ? { client_secret: client.clientSecret } : {}),
@@ -12,7 +12,7 @@ export function clientMetadata(client: Client): AdapterPayload {
     grant_types: client.grantTypes,
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: client.tokenEndpointAuthMethod as AdapterPayload['token_endpoint_auth_method'],
-    first_party: client.isFirstParty,
+    skip_consent: client.skipConsent,
     ...(client.backchannelLogoutUri
       ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: client.backchannelLogoutSessionRequired }
       : {}),

@@ -5,6 +5,7 @@ import type { CookieSecrets, SigningKey } from '../signing-keys.js';
 import { createApiAccess } from './api-access.js';
 import { scopeClaims } from './claims.js';
 import { createFetch } from './outgoing-requests.js';
+import { loadExistingGrant } from './skip-consent.js';
 
 export type ProviderDeps = {
   config: Config;
@@ -48,11 +49,12 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     fetch: createFetch(config),
+    loadExistingGrant,
     extraClientMetadata: {
-      properties: ['first_party'],
+      properties: ['skip_consent'],
       validator(_ctx, key, value) {
-        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
-          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        if (key === 'skip_consent' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('skip_consent must be a boolean');
         }
       },
     },

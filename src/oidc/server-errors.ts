@@ -2,12 +2,8 @@ import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../database.js';
+import { answerUnavailable } from '../unavailable.js';
 import type { Views } from '../views.js';
-
-export const unavailable = {
-  error: 'temporarily_unavailable',
-  error_description: 'Latchkey cannot reach its database right now; try again shortly.',
-};
 
 /** What a client did to its own connection (hung up, sent a malformed request), not a fault of Latchkey's. */
 function isClientFault(error: Error & { status?: number; expose?: boolean; code?: string }): boolean {
@@ -29,11 +25,7 @@ export function handleServerErrors(provider: Provider, views: Views, logger: Log
       return;
     }
     if (ctx.status >= 300 && ctx.status < 400) return;
-    ctx.status = 503;
-    ctx.set('Retry-After', '5');
-    ctx.body = ctx.response.is('html')
-      ? views.render('error', { title: 'Unavailable', message: unavailable.error_description, code: unavailable.error })
-      : unavailable;
+    answerUnavailable(ctx, views, ctx.response.is('html') ? 'html' : 'json');
   });
 
   // The provider is a Koa app; its typings list only oidc-provider's own events.

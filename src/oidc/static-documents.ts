@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
+import { answerWithEtag, etagOf } from '../conditional-get.js';
 
 type Cached = { body: string; type: string; etag: string };
 
@@ -22,19 +22,13 @@ export function serveStaticDocuments(documents: Record<string, { maxAgeSeconds: 
       await next();
       if (ctx.status !== 200 || ctx.body === null || typeof ctx.body !== 'object' || Buffer.isBuffer(ctx.body)) return;
       const body = JSON.stringify(ctx.body);
-      cached = { body, type: ctx.response.get('Content-Type'), etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
+      cached = { body, type: ctx.response.get('Content-Type'), etag: etagOf(body) };
       cache.set(ctx.path, cached);
     }
     ctx.remove('Vary');
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.set('Cache-Control', `public, max-age=${document.maxAgeSeconds}`);
-    ctx.etag = cached.etag;
     ctx.type = cached.type;
-    ctx.status = 200; // ctx.fresh compares validators only for a 2xx response
-    if (ctx.fresh) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.body = cached.body;
+    answerWithEtag(ctx, cached.etag, cached.body);
   };
 }

@@ -1,5 +1,5 @@
 import type { Api, ApiStore } from '../store/apis.js';
-import { RegistryError } from './clients.js';
+import { absoluteUri, RegistryError } from './clients.js';
 
 export type Apis = ReturnType<typeof createApis>;
 
@@ -10,16 +10,10 @@ export function createApis(deps: { apis: ApiStore; now?: () => number }) {
   return {
     /**
      * Registers (or updates the scopes of) a resource server. RFC 8707 §2: a resource indicator is an absolute
-     * URI without a fragment; it becomes the `aud` of the JWT access tokens issued for it.
+     * URI without a fragment (nor credentials); it becomes the `aud` of the JWT access tokens issued for it.
      */
     async register(audience: string, scopes: string[]): Promise<Api> {
-      let url: URL;
-      try {
-        url = new URL(audience);
-      } catch {
-        throw new RegistryError(`audience "${audience}" must be an absolute URI, e.g. https://api.example.com`);
-      }
-      if (url.hash || audience.includes('#')) throw new RegistryError(`audience "${audience}" must not contain a fragment`);
+      absoluteUri(audience, 'audience');
       for (const scope of scopes) {
         if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(scope)) throw new RegistryError(`"${scope}" is not a valid scope name`);
         if (['openid', 'offline_access', 'profile', 'email'].includes(scope)) {

@@ -1,18 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import { isLoopbackHost, readAbsoluteUri } from '../absolute-uri.js';
 import type { ApiStore } from '../store/apis.js';
 import { DuplicateClientError, type ApiAccess, type Client, type ClientChanges, type ClientStore } from '../store/clients.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
+import { UserFacingError } from '../user-facing-error.js';
 
 export const supportedGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
-export class RegistryError extends Error {
+export class RegistryError extends UserFacingError {
   constructor(message: string) {
     super(message);
     this.name = 'RegistryError';
   }
 }
-
-const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
  * User ids are random UUIDs (accounts.ts), and a client_credentials access token's `sub` is the client id (RFC 9068
@@ -25,25 +25,25 @@ export function isUuidShaped(clientId: string): boolean {
   return uuidShape.test(clientId);
 }
 
+/** An absolute URI without fragment or credentials (absolute-uri.ts), or a RegistryError naming what it is. */
+export function absoluteUri(value: string, label: string): URL {
+  const read = readAbsoluteUri(value);
+  if ('problem' in read) throw new RegistryError(`${label} "${value}" ${read.problem}`);
+  return read.url;
+}
+
 /**
  * RFC 9700 §2.1 and RFC 8252: exact, absolute redirect URIs without fragments; plain http only to the loopback
  * interface; private-use schemes for native apps must be reverse-domain names (contain a dot).
  */
 export function checkRedirectUri(value: string, label: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new RegistryError(`${label} "${value}" is not an absolute URI`);
-  }
-  if (url.hash || value.includes('#')) throw new RegistryError(`${label} "${value}" must not contain a fragment`);
-  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname)) {
+  const url = absoluteUri(value, label);
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw new RegistryError(`${label} "${value}" must use https (http is allowed only for localhost)`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:' && !url.protocol.slice(0, -1).includes('.')) {
     throw new RegistryError(`${label} "${value}" must use https, or a reverse-domain private-use scheme for native apps`);
   }
-  if (url.username || url.password) throw new RegistryError(`${label} "${value}" must not contain credentials`);
   return value;
 }
 
@@ -53,16 +53,9 @@ export function checkRedirectUri(value: string, label: string): string {
  */
 export function checkBackchannelLogoutUri(value: string, isProduction: boolean): string {
   const label = 'back-channel logout URI';
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new RegistryError(`${label} "${value}" is not an absolute URI`);
-  }
+  const url = absoluteUri(value, label);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError(`${label} "${value}" must use https or http`);
-  if (url.hash || value.includes('#')) throw new RegistryError(`${label} "${value}" must not contain a fragment`);
-  if (url.username || url.password) throw new RegistryError(`${label} "${value}" must not contain credentials`);
-  if (isProduction && url.protocol === 'http:' && !loopbackHosts.has(url.hostname)) {
+  if (isProduction && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw new RegistryError(`${label} "${value}" must use https when NODE_ENV=production (http is allowed only for localhost)`);
   }
   return value;
@@ -84,8 +77,21 @@ export type NewClient = {
   apis?: ApiAccess[];
 };
 
+/**
+ * A client as everything above the store sees it. `skipConsent` is the one name for "this app's users are not asked
+ * for consent", the name the operator types (`--skip-consent`) and the one the provider's client metadata carries
+ * (`skip_consent`). The store keeps its field and column `is_first_party` (renaming a column takes a migration);
+ * this layer is the only place that maps the two.
+ */
+export type ClientRecord = Omit<Client, 'isFirstParty'> & { skipConsent: boolean };
+export type ClientRecordChanges = Omit<ClientChanges, 'isFirstParty'> & { skipConsent?: boolean };
+
 /** A client with the APIs it may use. */
-export type RegisteredClient = Client & { apis: ApiAccess[] };
+export type RegisteredClient = ClientRecord & { apis: ApiAccess[] };
+
+function toRecord({ isFirstParty, ...client }: Client): ClientRecord {
+  return { ...client, skipConsent: isFirstParty };
+}
 
 export type Clients = ReturnType<typeof createClients>;
 
@@ -172,18 +178,29 @@ export function createClients(deps: {
         backchannelLogoutSessionRequired: input.backchannelLogoutSessionRequired ?? true,
         createdAt: now(),
       };
-      if (await clients.find(client.clientId)) throw new DuplicateClientError(client.clientId);
+      const taken = () => new RegistryError(`a client with id ${client.clientId} already exists`);
+      if (await clients.find(client.clientId)) throw taken();
       await payloads.deleteByClientId(client.clientId);
-      await clients.insert(client, apiAccess);
-      return { ...client, apis: apiAccess };
+      try {
+        await clients.insert(client, apiAccess);
+      } catch (error) {
+        // The same id registered at the same moment: the store's unique key decides, and the loser is told so.
+        throw error instanceof DuplicateClientError ? taken() : error;
+      }
+      return { ...toRecord(client), apis: apiAccess };
     },
 
     /** Changes a client's name, consent page or APIs (`apis` replaces the list); undefined when there is no such client. */
-    async update(clientId: string, changes: ClientChanges): Promise<RegisteredClient | undefined> {
-      const checked = { ...changes, ...(changes.apis ? { apis: await checkApiAccess(clientId, changes.apis) } : {}) };
+    async update(clientId: string, changes: ClientRecordChanges): Promise<RegisteredClient | undefined> {
+      const { skipConsent, ...rest } = changes;
+      const checked: ClientChanges = {
+        ...rest,
+        ...(skipConsent !== undefined ? { isFirstParty: skipConsent } : {}),
+        ...(changes.apis ? { apis: await checkApiAccess(clientId, changes.apis) } : {}),
+      };
       if (!(await clients.update(clientId, checked))) return undefined;
       const client = await clients.find(clientId);
-      return client && { ...client, apis: (await clients.listApis(clientId)).get(clientId) ?? [] };
+      return client && { ...toRecord(client), apis: (await clients.listApis(clientId)).get(clientId) ?? [] };
     },
 
     /**
@@ -197,8 +214,13 @@ export function createClients(deps: {
       return true;
     },
 
-    find: clients.find,
-    list: clients.list,
+    async find(clientId: string): Promise<ClientRecord | undefined> {
+      const client = await clients.find(clientId);
+      return client && toRecord(client);
+    },
+    async list(): Promise<ClientRecord[]> {
+      return (await clients.list()).map(toRecord);
+    },
     listApis: clients.listApis,
     findApiForClient: clients.findApiForClient,
   };
