@@ -27,9 +27,10 @@ type PooledClient = {
 
 export type SqliteStatements = PreparedStatements & {
   /**
-   * Finalizes every statement prepared so far. SQLite refuses to close a connection while statements prepared on it
-   * are open (SQLITE_BUSY), so the database calls this before it closes its pool; no statement runs afterwards.
-   * openDatabase keeps knex from closing connections before that (the pool's `min` is its `max`).
+   * Finalizes every statement prepared so far, once the statements running now are done; statements run from then
+   * on are finalized as soon as they are done. SQLite refuses to close a connection while statements prepared on it
+   * are open (SQLITE_BUSY), so the database calls this before it closes its pool. openDatabase keeps knex from
+   * closing connections before that (the pool's `min` is its `max`).
    */
   finalizeAll(): Promise<void>;
 };
@@ -42,6 +43,9 @@ export type SqliteStatements = PreparedStatements & {
 export function sqliteStatements(knex: Knex): SqliteStatements {
   const client = knex.client as unknown as PooledClient;
   const statementsByConnection = new Map<SqliteConnection, Map<string, SqliteStatement>>();
+  let isClosing = false;
+  let running = 0;
+  let whenNoneRunning: (() => void) | undefined;
 
   function prepare(connection: SqliteConnection, sql: string): Promise<SqliteStatement> {
     return new Promise((resolve, reject) => {
@@ -49,10 +53,21 @@ export function sqliteStatements(knex: Knex): SqliteStatements {
     });
   }
 
+  const finalize = (statement: SqliteStatement) => new Promise<void>((resolve) => statement.finalize(resolve));
+
   /** Hands `use` the statement for `sql` on a pooled connection, preparing it on that connection the first time. */
   async function withStatement<T>(sql: string, use: (statement: SqliteStatement) => Promise<T>): Promise<T> {
     const connection = await client.acquireConnection();
+    running += 1;
     try {
+      if (isClosing) {
+        const statement = await prepare(connection, sql);
+        try {
+          return await use(statement);
+        } finally {
+          await finalize(statement);
+        }
+      }
       let statements = statementsByConnection.get(connection);
       if (!statements) statementsByConnection.set(connection, (statements = new Map()));
       let statement = statements.get(sql);
@@ -62,6 +77,8 @@ export function sqliteStatements(knex: Knex): SqliteStatements {
       }
       return await use(statement);
     } finally {
+      running -= 1;
+      if (running === 0) whenNoneRunning?.();
       await client.releaseConnection(connection);
     }
   }
@@ -81,9 +98,11 @@ export function sqliteStatements(knex: Knex): SqliteStatements {
     })),
     lookup: <Row>(query: { many: string }) => batchedLookup<Row>(rows, query.many),
     async finalizeAll() {
+      isClosing = true;
+      if (running > 0) await new Promise<void>((resolve) => (whenNoneRunning = resolve));
       const statements = [...statementsByConnection.values()].flatMap((byText) => [...byText.values()]);
       statementsByConnection.clear();
-      await Promise.all(statements.map((statement) => new Promise<void>((resolve) => statement.finalize(resolve))));
+      await Promise.all(statements.map(finalize));
     },
   };
 }
