@@ -3,9 +3,21 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
-import { finalizeStatementsOnClose, type SqliteConnection } from './store/prepared-statements.js';
+import { postgresStatements, type PreparedStatements } from './store/prepared-statements.js';
+import { sqliteStatements } from './store/sqlite-statements.js';
 
-export type Database = Knex;
+/**
+ * One open database, SQLite or PostgreSQL: openDatabase picks the statements for its dialect, and nothing outside
+ * this module branches on which it is. The stores (the only code that touches it) build queries with `knex` and run
+ * the statements on every request's path through `statements`, which belong to this one value.
+ */
+export type Database = {
+  knex: Knex;
+  statements: PreparedStatements;
+  /** Whether the database answers now (the health check). */
+  isReachable(): Promise<boolean>;
+  destroy(): Promise<void>;
+};
 
 const migrationsDir = fileURLToPath(new URL('../migrations/', import.meta.url));
 
@@ -53,7 +65,7 @@ export type DatabaseOptions = { poolSize?: number; timeoutMs?: number };
 const sqliteMaxConnections = 4;
 
 /**
- * Opens a knex connection for `sqlite:FILE` or `postgres://…` (TLS and other libpq options pass through the URL,
+ * Opens `sqlite:FILE` or `postgres://…` (TLS and other libpq options pass through the URL,
  * e.g. `?sslmode=verify-full&sslrootcert=/path/ca.pem`). SQLite gets WAL and a busy timeout. Connecting and waiting
  * for a pooled connection give up after `timeoutMs`, so an unreachable database fails fast instead of hanging.
  */
@@ -61,16 +73,18 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
   const timeoutMs = options.timeoutMs ?? 5000;
   if (url.startsWith('sqlite:')) {
     const filename = sqliteFile(url);
-    return knex({
+    const connections = filename === ':memory:' ? 1 : Math.min(options.poolSize ?? sqliteMaxConnections, sqliteMaxConnections);
+    const sqlite = knex({
       client: 'sqlite3',
       connection: { filename },
       useNullAsDefault: true,
       acquireConnectionTimeout: timeoutMs,
       pool: {
-        min: 1,
-        max: filename === ':memory:' ? 1 : Math.min(options.poolSize ?? sqliteMaxConnections, sqliteMaxConnections),
-        afterCreate(connection: SqliteConnection & { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
-          finalizeStatementsOnClose(connection);
+        // min = max: the pool never closes an idle connection, so the statements prepared on each stay valid until
+        // destroy() finalizes them (SQLite will not close a connection with open statements).
+        min: connections,
+        max: connections,
+        afterCreate(connection: { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
           connection.exec(
             `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${timeoutMs}; PRAGMA foreign_keys = ON;`,
             (error) => done(error, connection),
@@ -78,14 +92,39 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
         },
       },
     });
+    const statements = sqliteStatements(sqlite);
+    return {
+      knex: sqlite,
+      statements,
+      isReachable: () => isReachable(sqlite),
+      async destroy() {
+        await statements.finalizeAll();
+        await sqlite.destroy();
+      },
+    };
   }
-  return knex({
+  const postgres = knex({
     client: 'pg',
     // A statement may take longer than a connection attempt; six times the connect timeout bounds a stalled network.
     connection: { connectionString: url, types: pgTypes, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs * 6 },
     pool: { min: 0, max: options.poolSize ?? 10 },
     acquireConnectionTimeout: timeoutMs,
   });
+  return {
+    knex: postgres,
+    statements: postgresStatements(postgres),
+    isReachable: () => isReachable(postgres),
+    destroy: () => postgres.destroy(),
+  };
+}
+
+async function isReachable(connection: Knex): Promise<boolean> {
+  try {
+    await connection.raw('select 1');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Instances starting together race to create knex's bookkeeping tables and then for its migration lock. */
@@ -101,7 +140,7 @@ function isMigrationRace(error: unknown): boolean {
  * updating exactly one unlocked row) and every start-up waits until it gives up. The first row is the lock (whoever
  * holds it locked that one), so the others can go.
  */
-async function removeDuplicateMigrationLocks(database: Database): Promise<void> {
+async function removeDuplicateMigrationLocks(database: Knex): Promise<void> {
   const locks = () => database('knex_migrations_lock');
   if (!(await database.schema.hasTable('knex_migrations_lock'))) return;
   await locks().where('index', '>', locks().min('index')).delete();
@@ -114,29 +153,21 @@ async function removeDuplicateMigrationLocks(database: Database): Promise<void> 
  */
 export async function migrateDatabase(url: string, options: DatabaseOptions = {}, lockWaitMs = 60_000): Promise<void> {
   const database = openDatabase(url, { ...options, poolSize: 1 });
+  const { knex: migrator } = database;
   const deadline = Date.now() + lockWaitMs;
   try {
     for (;;) {
       try {
-        await database.migrate.latest({ migrationSource });
+        await migrator.migrate.latest({ migrationSource });
         return;
       } catch (error) {
         if (!isMigrationRace(error) || Date.now() > deadline) throw error;
-        await removeDuplicateMigrationLocks(database);
+        await removeDuplicateMigrationLocks(migrator);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
   } finally {
     await database.destroy();
-  }
-}
-
-export async function isDatabaseReachable(database: Database): Promise<boolean> {
-  try {
-    await database.raw('select 1');
-    return true;
-  } catch {
-    return false;
   }
 }
 

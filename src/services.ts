@@ -6,7 +6,7 @@ import { createLoginThrottle } from './accounts/login-throttle.js';
 import { createSessions, type Sessions } from './accounts/sessions.js';
 import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
-import { isDatabaseReachable, migrateDatabase, openDatabase } from './database.js';
+import { migrateDatabase, openDatabase } from './database.js';
 import { createLogger } from './logger.js';
 import { createMaintenance, type Maintenance } from './maintenance.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
@@ -80,7 +80,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
-      config, logger, audit, accounts, clients, payloads, throttle, counters, now, isDatabaseReachable: () => isDatabaseReachable(database),
+      config, logger, audit, accounts, clients, payloads, throttle, counters, now, isDatabaseReachable: () => database.isReachable(),
     }),
   });
   const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });

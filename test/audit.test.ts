@@ -140,8 +140,8 @@ describe('the audit trail', () => {
 describe('writing the audit table', () => {
   it('stores events recorded together in batched INSERTs, and record() resolves once its event is stored', async () => {
     // The audit trail the server builds, on the test's own connection, whose statements the test can watch.
-    const { database } = server;
-    const audit = createAudit({ events: createAuditEventStore(database), logger: createLogger('silent') });
+    const { database, connection } = server;
+    const audit = createAudit({ events: createAuditEventStore(connection), logger: createLogger('silent') });
     const { auditEvents } = server.services;
     const inserts: number[] = [];
     const onQuery = (query: { sql: string; bindings?: unknown[] }) => {

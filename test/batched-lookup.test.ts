@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/database.js';
 import { batchedLookup } from '../src/store/batched-lookup.js';
-import { preparedStatements, type Binding } from '../src/store/prepared-statements.js';
+import type { Binding, PreparedStatements } from '../src/store/prepared-statements.js';
 
-// SQLite only: PostgreSQL runs each lookup on its own (prepared-statements.ts).
+// SQLite only: PostgreSQL runs each lookup on its own (postgresStatements in prepared-statements.ts).
 let database: Database;
-let statements: ReturnType<typeof preparedStatements>;
+let statements: PreparedStatements;
 const byName = 'select keys.key as key_index, colours.* from json_each(?) as keys join colours on colours.name = keys.value ->> 0';
 
 beforeAll(async () => {
   database = openDatabase('sqlite::memory:');
-  await database.raw('create table colours (name text primary key, hex text not null)');
-  await database('colours').insert([{ name: 'red', hex: '#f00' }, { name: 'green', hex: '#0f0' }, { name: 'blue', hex: '#00f' }]);
-  statements = preparedStatements(database);
+  await database.knex.raw('create table colours (name text primary key, hex text not null)');
+  await database.knex('colours').insert([{ name: 'red', hex: '#f00' }, { name: 'green', hex: '#0f0' }, { name: 'blue', hex: '#00f' }]);
+  statements = database.statements;
 });
 afterAll(() => database.destroy());
 
@@ -35,7 +35,7 @@ describe('batched lookups', () => {
     expect(bound).toEqual(['[["blue"],["pink"],["red"],["blue"]]']);
 
     // A later turn gets a statement of its own, which reads the table as it is by then.
-    await database('colours').where({ name: 'red' }).update({ hex: '#e00' });
+    await database.knex('colours').where({ name: 'red' }).update({ hex: '#e00' });
     expect(await colour(['red'])).toEqual({ name: 'red', hex: '#e00' });
     expect(bound).toHaveLength(2);
   });

@@ -64,7 +64,7 @@ describe('latchkey clients delete', () => {
     expect((await userinfo(tokens.access_token)).status).toBe(200);
 
     // Opaque tokens are stored under their own value.
-    const stored = (model: string, value: string) => createOidcPayloadStore(server.database).find(model, value, Date.now());
+    const stored = (model: string, value: string) => createOidcPayloadStore(server.connection).find(model, value, Date.now());
     expect(await stored('RefreshToken', tokens.refresh_token!)).toBeDefined();
 
     const deleted = await runCliCapturing(['clients', 'delete', '--client-id', 'doomed'], cliEnv);
@@ -85,8 +85,8 @@ describe('latchkey clients delete', () => {
     // The rows as an older Latchkey wrote them: no client_id column; the migration adds it and reads the payload.
     const database = openDatabase(server.config.databaseUrl, { poolSize: 1 });
     try {
-      await payloadClientId.down(database);
-      await payloadClientId.up(database);
+      await payloadClientId.down(database.knex);
+      await payloadClientId.up(database.knex);
     } finally {
       await database.destroy();
     }
@@ -101,7 +101,7 @@ describe('latchkey clients delete', () => {
     // A request that had loaded the client before it was deleted stores a token after the deletion: simulated by
     // deleting the client row alone (the store, without the registry), as if its tokens had been deleted before
     // that token was written.
-    await createClientStore(server.database).delete('raced');
+    await createClientStore(server.connection).delete('raced');
     await server.services.clients.register(registration('raced'));
     await expectRevoked('raced', tokens);
   });

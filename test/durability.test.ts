@@ -52,7 +52,8 @@ type Chain = { sub: string; refreshTokens: string[]; isRefreshing: boolean; isFi
  * on — no code or token whose grant is missing, and a stored grant for every sign-in the apps completed.
  */
 async function checkDatabaseAfterCrash(completedSignIns: number) {
-  const connection = openDatabase(env.DATABASE_URL);
+  const opened = openDatabase(env.DATABASE_URL);
+  const connection = opened.knex;
   try {
     if (env.DATABASE_URL.startsWith('sqlite:')) {
       expect(await connection.raw('PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }]);
@@ -66,7 +67,7 @@ async function checkDatabaseAfterCrash(completedSignIns: number) {
     const [{ count }] = await connection('oidc_payloads').where({ model: 'Grant' }).count({ count: '*' });
     expect(Number(count)).toBeGreaterThanOrEqual(completedSignIns);
   } finally {
-    await connection.destroy();
+    await opened.destroy();
   }
 }
 

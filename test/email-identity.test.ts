@@ -118,7 +118,8 @@ describe('accounts made before look-alikes were refused (migration 0008)', () =>
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-skeletons-'));
     database = await createTestDatabase(dir);
     await migrateDatabase(database.url);
-    const knex = openDatabase(database.url);
+    const opened = openDatabase(database.url);
+    const { knex } = opened;
     try {
       await dropSkeletons(knex);
       await knex('knex_migrations').where({ name: '0008_email_skeletons.ts' }).delete();
@@ -135,7 +136,7 @@ describe('accounts made before look-alikes were refused (migration 0008)', () =>
         legacy('pop-latin', 'pop@example.com', 6),
       ]);
     } finally {
-      await knex.destroy();
+      await opened.destroy();
     }
     upgraded = await startTestServer({ databaseUrl: database.url });
   });

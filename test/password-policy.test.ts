@@ -90,7 +90,7 @@ describe('password hash upgrades', () => {
   afterAll(() => server.close());
 
   async function insertWeakUser(password: string) {
-    const users = createUserStore(server.database);
+    const users = createUserStore(server.connection);
     const id = randomUUID();
     const email = `weak-${id}@example.com`;
     await users.insert({

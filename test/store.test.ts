@@ -137,7 +137,7 @@ describe('migrations', () => {
     try {
       await Promise.all(Array.from({ length: 3 }, () => migrateDatabase(fresh.url)));
       const connection = openDatabase(fresh.url);
-      expect(await connection('users').count({ count: '*' })).toEqual([{ count: 0 }]);
+      expect(await connection.knex('users').count({ count: '*' })).toEqual([{ count: 0 }]);
       await connection.destroy();
     } finally {
       await fresh.drop();
@@ -149,13 +149,13 @@ describe('migrations', () => {
     try {
       // What two processes leave after both found knex's new lock table empty: its bookkeeping tables, two lock rows.
       const connection = openDatabase(fresh.url);
-      await connection.migrate.latest({ migrationSource: { getMigrations: async () => [], getMigrationName: String, getMigration: async () => { throw new Error('there are none'); } } });
-      await connection('knex_migrations_lock').insert({ is_locked: 0 });
-      expect(await connection('knex_migrations_lock').count({ count: '*' })).toEqual([{ count: 2 }]);
+      await connection.knex.migrate.latest({ migrationSource: { getMigrations: async () => [], getMigrationName: String, getMigration: async () => { throw new Error('there are none'); } } });
+      await connection.knex('knex_migrations_lock').insert({ is_locked: 0 });
+      expect(await connection.knex('knex_migrations_lock').count({ count: '*' })).toEqual([{ count: 2 }]);
       await connection.destroy();
       await migrateDatabase(fresh.url, {}, 2000);
       const migrated = openDatabase(fresh.url);
-      expect(await migrated('users').count({ count: '*' })).toEqual([{ count: 0 }]);
+      expect(await migrated.knex('users').count({ count: '*' })).toEqual([{ count: 0 }]);
       await migrated.destroy();
     } finally {
       await fresh.drop();
@@ -168,11 +168,12 @@ describe('connection settings', () => {
     if (testDatabase.url.startsWith('sqlite:')) {
       const file = testDatabase.url.slice('sqlite:'.length);
       for (const suffix of ['', '-wal']) expect(fs.statSync(`${file}${suffix}`).mode & 0o777).toBe(0o600);
-      expect(await database.raw('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
-      expect(await database.raw('PRAGMA busy_timeout')).toEqual([{ timeout: 5000 }]);
-      expect((database.client as { pool: { max: number } }).pool.max).toBe(4);
+      expect(await database.knex.raw('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
+      expect(await database.knex.raw('PRAGMA busy_timeout')).toEqual([{ timeout: 5000 }]);
+      // min = max: the pool never closes an idle connection, whose prepared statements only destroy() finalizes.
+      expect((database.knex.client as { pool: { min: number; max: number } }).pool).toMatchObject({ min: 4, max: 4 });
     } else {
-      const { pool, config } = database.client as { pool: { max: number }; config: { connection: Record<string, unknown> } };
+      const { pool, config } = database.knex.client as { pool: { max: number }; config: { connection: Record<string, unknown> } };
       expect(pool.max).toBe(10);
       expect(config.connection).toMatchObject({ connectionTimeoutMillis: 5000, query_timeout: 30000 });
     }
@@ -200,9 +201,32 @@ describe('prepared statements on the request path', () => {
     // SQLite refuses to close a connection with open statements (SQLITE_BUSY); knex's pool only reports that as an
     // event and leaves the connection open.
     const closeFailures: unknown[] = [];
-    (reader.client as { pool: { on(event: string, listener: (...args: unknown[]) => void): void } }).pool
+    (reader.knex.client as { pool: { on(event: string, listener: (...args: unknown[]) => void): void } }).pool
       .on('destroyFail', (_eventId, _connection, error) => closeFailures.push(error));
     await reader.destroy();
     expect(closeFailures).toEqual([]);
+  });
+
+  it('let a database close while statements are still being asked for, finishing them first', async () => {
+    const closing = openDatabase(testDatabase.url);
+    const payloads = createOidcPayloadStore(closing);
+    const closeFailures: unknown[] = [];
+    (closing.knex.client as { pool: { on(event: string, listener: (...args: unknown[]) => void): void } }).pool
+      .on('destroyFail', (_eventId, _connection, error) => closeFailures.push(error));
+    const write = (version: number) => payloads.upsert({ model: 'Session', id: `closing-${version}`, payload: { version }, expiresAt: now + 60_000 });
+    // Statements prepared on several connections, then more writes asked for as it closes: those that get a
+    // connection before the pool closes run (on statements of their own), the others are refused by knex.
+    await Promise.all(Array.from({ length: 8 }, (_, version) => write(version)));
+    const late = Promise.allSettled(Array.from({ length: 8 }, (_, version) => write(version + 8)));
+    await closing.destroy();
+    const settled = await late;
+    expect(closeFailures).toEqual([]);
+    // On SQLite the pool's idle connections take some at once (on PostgreSQL they may all wait for a new one).
+    if (testDatabase.url.startsWith('sqlite:')) expect(settled.filter((result) => result.status === 'fulfilled').length).toBeGreaterThan(0);
+    const stored = createOidcPayloadStore(database);
+    for (const [index, result] of settled.entries()) {
+      const row = await stored.find('Session', `closing-${index + 8}`, now);
+      expect(row?.payload.version).toBe(result.status === 'fulfilled' ? index + 8 : undefined);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { isStorableText, type Database } from '../database.js';
-import { preparedStatements, rowByColumn } from './prepared-statements.js';
+import { rowByColumn } from './prepared-statements.js';
 
 /** A resource server (RFC 8707 resource indicator) that receives JWT access tokens. */
 export type Api = {
@@ -17,7 +17,7 @@ function fromRow(row: ApiRow): Api {
 export type ApiStore = ReturnType<typeof createApiStore>;
 
 export function createApiStore(database: Database) {
-  const statements = preparedStatements(database);
+  const { knex, statements } = database;
   const lookupApi = statements.lookup<ApiRow>(rowByColumn('apis', 'audience'));
   return {
     async find(audience: string): Promise<Api | undefined> {
@@ -26,17 +26,17 @@ export function createApiStore(database: Database) {
       return row && fromRow(row);
     },
     async list(): Promise<Api[]> {
-      return (await database<ApiRow>('apis').orderBy('audience')).map(fromRow);
+      return (await knex<ApiRow>('apis').orderBy('audience')).map(fromRow);
     },
     /** Inserts or replaces the API's scopes. */
     async upsert(api: Api): Promise<void> {
-      await database('apis')
+      await knex('apis')
         .insert({ audience: api.audience, scopes: api.scopes.join(' '), created_at: api.createdAt })
         .onConflict('audience')
         .merge(['scopes']);
     },
     async delete(audience: string): Promise<boolean> {
-      return (await database('apis').where({ audience }).delete()) > 0;
+      return (await knex('apis').where({ audience }).delete()) > 0;
     },
   };
 }

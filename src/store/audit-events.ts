@@ -34,7 +34,8 @@ function storable<T extends string | null>(value: T): T {
 }
 
 export function createAuditEventStore(database: Database) {
-  const table = () => database<AuditRow>('audit_events');
+  const { knex } = database;
+  const table = () => knex<AuditRow>('audit_events');
   return {
     /** Stores the events in one statement. */
     async insert(events: AuditEvent[]): Promise<void> {

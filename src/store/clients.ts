@@ -1,5 +1,5 @@
 import { isStorableText, isUniqueViolation, type Database } from '../database.js';
-import { preparedStatements, rowByColumn } from './prepared-statements.js';
+import { rowByColumn } from './prepared-statements.js';
 
 export type Client = {
   clientId: string;
@@ -71,7 +71,7 @@ function fromRow(row: ClientRow): Client {
 export type ClientStore = ReturnType<typeof createClientStore>;
 
 export function createClientStore(database: Database) {
-  const statements = preparedStatements(database);
+  const { knex, statements } = database;
   const lookupClient = statements.lookup<ClientRow>(rowByColumn('clients', 'client_id'));
   // Every token request for an API reads the API and the client's access to it in one statement.
   const lookupApiForClient = statements.lookup<ApiForClientRow>({
@@ -89,7 +89,7 @@ export function createClientStore(database: Database) {
       return row && fromRow(row);
     },
     async list(): Promise<Client[]> {
-      const rows = await database<ClientRow>('clients').orderBy('client_id');
+      const rows = await knex<ClientRow>('clients').orderBy('client_id');
       return rows.map(fromRow);
     },
     /** The API registered as `audience`, with what `clientId` may obtain for it; undefined when no such API. */
@@ -104,7 +104,7 @@ export function createClientStore(database: Database) {
     },
     /** The APIs each client (or only `clientId`) may use, by client id; clients without any are absent. */
     async listApis(clientId?: string): Promise<Map<string, ApiAccess[]>> {
-      const rows = await database<ClientApiRow>('client_apis')
+      const rows = await knex<ClientApiRow>('client_apis')
         .modify((query) => (clientId === undefined ? query : query.where({ client_id: clientId })))
         .orderBy(['client_id', 'audience']);
       const byClient = new Map<string, ApiAccess[]>();
@@ -129,7 +129,7 @@ export function createClientStore(database: Database) {
         created_at: client.createdAt,
       };
       try {
-        await database.transaction(async (transaction) => {
+        await knex.transaction(async (transaction) => {
           await transaction('clients').insert(row);
           if (apis.length > 0) await transaction('client_apis').insert(apiRows(client.clientId, apis));
         });
@@ -140,7 +140,7 @@ export function createClientStore(database: Database) {
     },
     /** Applies `changes` in one transaction; returns whether the client exists. */
     async update(clientId: string, changes: ClientChanges): Promise<boolean> {
-      return database.transaction(async (transaction) => {
+      return knex.transaction(async (transaction) => {
         const columns = {
           ...(changes.name !== undefined ? { name: changes.name } : {}),
           ...(changes.isFirstParty !== undefined ? { is_first_party: changes.isFirstParty } : {}),
@@ -157,7 +157,7 @@ export function createClientStore(database: Database) {
     },
     /** Deletes the client and, with it (foreign key), the APIs it could use; returns whether it existed. */
     async delete(clientId: string): Promise<boolean> {
-      return (await database('clients').where({ client_id: clientId }).delete()) > 0;
+      return (await knex('clients').where({ client_id: clientId }).delete()) > 0;
     },
   };
 }

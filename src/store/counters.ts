@@ -1,5 +1,4 @@
 import type { Database } from '../database.js';
-import { preparedStatements } from './prepared-statements.js';
 
 /**
  * A counter in a fixed window: at most `limit` reservations in `windowMs` from the first one. With `lockMs`, the
@@ -45,7 +44,7 @@ const reserveSql = `insert into ${tableName} (key, points, expire) values (?, 1,
  * count, act, and write it back later. Time is always passed in (`now`, epoch milliseconds).
  */
 export function createCounterStore(database: Database) {
-  const statements = preparedStatements(database);
+  const { knex, statements } = database;
 
   /** Takes one place in the counter if its rule allows; a refusal changes nothing. */
   async function reserve(key: string, rule: CounterRule, now: number): Promise<Reservation> {
@@ -85,8 +84,8 @@ export function createCounterStore(database: Database) {
 
     /** Deletes counters whose window ended before `now`, at most `batchSize`; returns how many. */
     async deleteExpired(now: number, batchSize: number): Promise<number> {
-      const expired = database(tableName).select('key').where('expire', '<=', now).limit(batchSize);
-      return database(tableName).whereIn('key', expired).delete();
+      const expired = knex(tableName).select('key').where('expire', '<=', now).limit(batchSize);
+      return knex(tableName).whereIn('key', expired).delete();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { isStorableText, type Database } from '../database.js';
-import { preparedStatements } from './prepared-statements.js';
+import type { Binding } from './prepared-statements.js';
 
 /** One stored oidc-provider artefact (session, grant, code, token, …) as the adapter sees it. */
 export type StoredPayload = {
@@ -28,16 +28,17 @@ type PayloadRow = { payload: string; consumed_at: number | string | null; expire
 export type OidcPayloadStore = ReturnType<typeof createOidcPayloadStore>;
 
 export function createOidcPayloadStore(database: Database) {
-  const table = () => database('oidc_payloads');
+  const { knex, statements } = database;
+  const table = () => knex('oidc_payloads');
 
   /**
-   * Runs the DELETE of `query` and returns the rows it removed, in the same statement (SQLite ≥ 3.35 and PostgreSQL
-   * both have RETURNING): a row written concurrently is either deleted and returned, or untouched.
+   * Runs a DELETE (`where`, a fixed condition) and returns the rows it removed, in the same statement (SQLite ≥ 3.35
+   * and PostgreSQL both have RETURNING): a row written concurrently is either deleted and returned, or untouched.
+   * Fixed SQL rather than knex's builder, whose SQLite dialect ignores `.returning()` on a delete.
    */
-  async function deleteReturning(query: ReturnType<typeof table>): Promise<{ model: string; session: StoredSession }[]> {
-    const { sql, bindings } = query.delete().toSQL();
-    const result = await database.raw(`${sql} returning model, id, payload, expires_at`, bindings);
-    const rows = (Array.isArray(result) ? result : result.rows) as { model: string; id: string; payload: string; expires_at: number | string | null }[];
+  async function deleteReturning(where: string, bindings: Binding[]): Promise<{ model: string; session: StoredSession }[]> {
+    const rows = await statements.rows<{ model: string; id: string; payload: string; expires_at: number | string | null }>(
+      `delete from oidc_payloads where ${where} returning model, id, payload, expires_at`, bindings);
     return rows.map((row) => ({
       model: row.model,
       session: { id: row.id, payload: JSON.parse(row.payload), expiresAt: row.expires_at === null ? null : Number(row.expires_at) },
@@ -46,7 +47,6 @@ export function createOidcPayloadStore(database: Database) {
   const sessionsAmong = (rows: { model: string; session: StoredSession }[]) =>
     rows.filter((row) => row.model === 'Session').map((row) => row.session);
 
-  const statements = preparedStatements(database);
   const lookupBy = (column: 'id' | 'uid' | 'user_code') =>
     statements.lookup<PayloadRow>({
       one: `select payload, consumed_at, expires_at from oidc_payloads
@@ -127,15 +127,14 @@ export function createOidcPayloadStore(database: Database) {
     },
     /** Deletes every session, grant and token of an account; returns the sessions deleted. */
     async deleteByAccountId(accountId: string): Promise<StoredSession[]> {
-      return sessionsAmong(await deleteReturning(table().where({ account_id: accountId })));
+      return sessionsAmong(await deleteReturning('account_id = ?', [accountId]));
     },
     /**
      * Deletes at most `batchSize` expired rows, so callers can loop without long locks. Returns how many went and
      * the sessions among them.
      */
     async deleteExpired(now: number, batchSize: number): Promise<{ count: number; sessions: StoredSession[] }> {
-      const expired = table().select('model', 'id').where('expires_at', '<=', now).limit(batchSize);
-      const rows = await deleteReturning(table().whereIn(['model', 'id'], expired));
+      const rows = await deleteReturning('(model, id) in (select model, id from oidc_payloads where expires_at <= ? limit ?)', [now, batchSize]);
       return { count: rows.length, sessions: sessionsAmong(rows) };
     },
   };

@@ -1,5 +1,5 @@
 import { isStorableText, isUniqueViolation, type Database } from '../database.js';
-import { preparedStatements, rowByColumn } from './prepared-statements.js';
+import { rowByColumn } from './prepared-statements.js';
 
 export type User = {
   id: string;
@@ -73,7 +73,7 @@ function toRow(user: Partial<User>): Partial<UserRow> {
 export type UserStore = ReturnType<typeof createUserStore>;
 
 export function createUserStore(database: Database) {
-  const statements = preparedStatements(database);
+  const { knex, statements } = database;
   const lookupUser = statements.lookup<UserRow>(rowByColumn('users', 'id'));
   return {
     async find(id: string): Promise<User | undefined> {
@@ -94,19 +94,19 @@ export function createUserStore(database: Database) {
       return row && fromRow(row);
     },
     async list(): Promise<User[]> {
-      const rows = await database<UserRow>('users').orderBy('email');
+      const rows = await knex<UserRow>('users').orderBy('email');
       return rows.map(fromRow);
     },
     async insert(user: User): Promise<void> {
       try {
-        await database('users').insert(toRow(user));
+        await knex('users').insert(toRow(user));
       } catch (error) {
         if (isUniqueViolation(error)) throw new DuplicateEmailError(user.email);
         throw error;
       }
     },
     async update(id: string, changes: Partial<Omit<User, 'id' | 'createdAt'>>): Promise<void> {
-      await database('users').where({ id }).update(toRow(changes));
+      await knex('users').where({ id }).update(toRow(changes));
     },
   };
 }

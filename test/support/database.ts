@@ -24,7 +24,7 @@ export async function createTestDatabase(dir: string): Promise<TestDatabase> {
   const adminUrl = withDatabase(serverUrl, 'postgres');
   const admin = openDatabase(adminUrl, { poolSize: 1 });
   try {
-    await admin.raw(`create database ${name}`);
+    await admin.knex.raw(`create database ${name}`);
   } finally {
     await admin.destroy();
   }
@@ -33,7 +33,7 @@ export async function createTestDatabase(dir: string): Promise<TestDatabase> {
     async drop() {
       const cleanup = openDatabase(adminUrl, { poolSize: 1 });
       try {
-        await cleanup.raw(`drop database if exists ${name} with (force)`);
+        await cleanup.knex.raw(`drop database if exists ${name} with (force)`);
       } finally {
         await cleanup.destroy();
       }

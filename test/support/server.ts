@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../src/config.js';
+import type { Knex } from 'knex';
 import { openDatabase, type Database } from '../../src/database.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import type { ServiceOptions } from '../../src/services.js';
@@ -9,9 +10,10 @@ import { createTestDatabase } from './database.js';
 
 /**
  * `database`: the test's own connection to the server's database, for what no store offers a test (counting rows,
- * the latest expiry, a table renamed away). The server's services hand out no knex.
+ * the latest expiry, a table renamed away). The server's services hand out no knex. `connection`: the same
+ * connection as a Database, for a test that builds a store of its own on it.
  */
-export type TestServer = RunningServer & { config: Config; dir: string; database: Database };
+export type TestServer = RunningServer & { config: Config; dir: string; database: Knex; connection: Database };
 
 /**
  * A real Latchkey on an ephemeral port with its own database (a SQLite file, or a fresh PostgreSQL database when
@@ -67,7 +69,8 @@ export async function startTestServer(
     ...server,
     config,
     dir,
-    database: testConnection,
+    database: testConnection.knex,
+    connection: testConnection,
     async close() {
       await testConnection.destroy();
       await server.close();
