@@ -61,6 +61,7 @@ export type Config = {
    * authorization (/auth, /request), logout (/session/end) and the sign-in forms. Counted in the database.
    */
   statefulRequestsPerIpPerMinute: number;
+  deviceFlow: DeviceFlowSettings;
   logLevel: LogLevel;
   auditRetentionDays: number;
 };
@@ -80,6 +81,16 @@ export type LoginThrottleSettings = {
   ipMaxAttemptsPerMinute: number;
   /** Sign-in attempts, successful ones included, for one account per minute. */
   accountMaxAttemptsPerMinute: number;
+};
+
+/** The device authorization grant (RFC 8628); see "Devices and CLIs" in docs/security.md. */
+export type DeviceFlowSettings = {
+  /** How long a device code and its user code are valid (RFC 8628 §3.2 `expires_in`). */
+  codeTtlSeconds: number;
+  /** The polling interval a device is told (§3.2 `interval`); polling faster gets `slow_down` (§3.5). */
+  pollIntervalSeconds: number;
+  /** User codes one IP may try per minute on the /device page (§5.1: user codes are short, guessing must be slow). */
+  maxAttemptsPerMinute: number;
 };
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -242,6 +253,11 @@ export function loadConfig(env: Env): Config {
     passwordHashQueueLength: readPositiveInteger(env, 'PASSWORD_HASH_QUEUE_LENGTH', 32, problems, 100_000),
     loginThrottle: readLoginThrottle(env, problems),
     statefulRequestsPerIpPerMinute: readPositiveInteger(env, 'STATEFUL_REQUESTS_PER_IP_PER_MINUTE', 600, problems, 1_000_000),
+    deviceFlow: {
+      codeTtlSeconds: readPositiveInteger(env, 'DEVICE_CODE_TTL', 600, problems, 86400),
+      pollIntervalSeconds: readPositiveInteger(env, 'DEVICE_CODE_POLL_INTERVAL', 5, problems, 60),
+      maxAttemptsPerMinute: readPositiveInteger(env, 'DEVICE_CODE_MAX_ATTEMPTS_PER_MINUTE', 10, problems, 1000),
+    },
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
   };

@@ -10,17 +10,19 @@ const minuteMs = 60_000;
 /**
  * The requests anyone may send without being signed in and that store something: an authorization request
  * (/auth and its resumption /auth/:uid, PAR at /request for public clients) creates an interaction, a logout
- * request (/session/end …) touches a session, and the sign-in forms (POST /interaction/:uid/…) write results.
+ * request (/session/end …) touches a session, the sign-in forms (POST /interaction/:uid/…) write results, and the
+ * device flow (/device/auth, /device and /device/:uid) stores device codes and sessions.
  */
 function isStateful(ctx: Context): boolean {
   const { path } = ctx;
   return path === '/auth' || path.startsWith('/auth/') || path === '/request'
     || path === '/session/end' || path.startsWith('/session/end/')
-    || (ctx.method === 'POST' && path.startsWith('/interaction/'));
+    || (ctx.method === 'POST' && path.startsWith('/interaction/'))
+    || path === '/device' || path.startsWith('/device/');
 }
 
-/** PAR is called by an app's backend, which reads JSON; the others are pages in a browser. */
-const wantsJson = (ctx: Context) => ctx.path === '/request';
+/** PAR and device authorization are called by an app or a device, which reads JSON; the others are pages in a browser. */
+const wantsJson = (ctx: Context) => ctx.path === '/request' || ctx.path === '/device/auth';
 
 function answerTooMany(ctx: Context, views: Views, retryAfterSeconds: number, error: { error: string; error_description: string }) {
   ctx.status = 429;

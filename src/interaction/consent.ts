@@ -4,7 +4,8 @@ import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
 import type { InteractionDetails } from './form.js';
 
-const scopeDescriptions: Record<string, string> = {
+/** What each OpenID scope lets an app do, as the consent and device confirmation pages say it. */
+export const scopeDescriptions: Record<string, string> = {
   openid: 'Know who you are',
   email: 'See your email address',
   profile: 'See your name',

@@ -6,10 +6,12 @@ import type { Refuse } from '../issuer-origin.js';
  * The routes where a request from nobody in particular makes oidc-provider store what it sent: an authorization
  * request stores an Interaction (its parameters, for the sign-in that follows), a pushed one a
  * PushedAuthorizationRequest (a public client authenticates with its id alone), an end-session request a Session
- * (its `state`, post-logout URI and form secret, until the logout is confirmed).
+ * (its `state`, post-logout URI and form secret, until the logout is confirmed), a device authorization request a
+ * DeviceCode (a public client again), the device page a Session (its form secret).
  */
 export function anonymousWriteRoutes(provider: Provider): string[] {
-  return ['authorization', 'pushed_authorization_request', 'end_session'].map((route) => provider.pathFor(route));
+  return ['authorization', 'pushed_authorization_request', 'end_session', 'device_authorization', 'code_verification']
+    .map((route) => provider.pathFor(route));
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
 import type { Config } from '../config.js';
+import { deviceFlowFeature, useDeviceFlowLimits } from '../device/device-flow.js';
 import { createHttpRoutes } from '../http-routes.js';
 import { createInteractionRoutes } from '../interaction/routes.js';
 import type { Clients } from '../registry/clients.js';
@@ -49,6 +50,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const pages = createProviderPages(views);
   const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients });
   const findAccount = createFindAccount(deps.accounts);
+  const deviceFlow = deviceFlowFeature(views);
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
   const staticDocuments = {
@@ -57,7 +59,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   };
 
   return ({ issuer, signingKeys, cookieSecrets }): Provider => {
-    const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages });
+    const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, deviceFlow });
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
@@ -68,6 +70,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     // writes nothing, so an oversized request is refused at once), then limited per IP, before anything is stored.
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
+    useDeviceFlowLimits(provider, { counters: deps.counters, settings: config.deviceFlow, views, now: deps.now });
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
     provider.use(createInteractionRoutes({

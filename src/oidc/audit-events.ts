@@ -39,6 +39,8 @@ export function auditProviderEvents(provider: Provider, audit: Audit): void {
   });
 
   provider.on('grant.error', (ctx: KoaContextWithOIDC, error: { error?: string; error_detail?: string }) => {
+    // A device polling while its user signs in (RFC 8628 §3.5) is waiting, not failing: one row per poll would flood the log.
+    if (error.error === 'authorization_pending') return;
     // oidc-provider (and our adapter, for a lost consume race) detail a replay as "… already used" or "… already
     // consumed"; the grant has been revoked by then.
     const isReplay = error.error === 'invalid_grant' && /already (used|consumed)/.test(error.error_detail ?? '');

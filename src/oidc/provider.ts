@@ -15,6 +15,8 @@ export type ProviderDeps = {
   adapter: NonNullable<Configuration['adapter']>;
   findAccount: NonNullable<Configuration['findAccount']>;
   clients: Pick<Clients, 'findApiForClient'>;
+  /** `features.deviceFlow`: the device authorization grant and its pages (src/device/). */
+  deviceFlow: NonNullable<NonNullable<Configuration['features']>['deviceFlow']>;
   pages: {
     renderError: NonNullable<Configuration['renderError']>;
     logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
@@ -108,6 +110,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       // endpoint stores one) lives minutes; signing in saves it again, with an account and the full lifetime.
       Session: (_ctx, session) => (session.accountId ? config.sessionTtlSeconds : config.anonymousSessionTtlSeconds),
       Grant: () => grantTtlSeconds,
+      DeviceCode: () => config.deviceFlow.codeTtlSeconds,
       RefreshToken(ctx, token, client) {
         // A browser app's (public, unbound) rotated refresh token keeps its predecessor's expiry, so a stolen
         // token chain cannot be kept alive forever (oidc-provider's own recommendation).
@@ -140,6 +143,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       userinfo: { enabled: true },
+      deviceFlow: deps.deviceFlow,
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: deps.pages.logoutSource,

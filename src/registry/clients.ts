@@ -5,7 +5,10 @@ import { DuplicateClientError, type ApiAccess, type Client, type ClientChanges, 
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
 import { UserFacingError } from '../user-facing-error.js';
 
-export const supportedGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** RFC 8628 §3.4: the device authorization grant, for devices and CLIs that cannot receive a redirect (src/device/). */
+export const deviceCodeGrantType = 'urn:ietf:params:oauth:grant-type:device_code';
+
+export const supportedGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials', deviceCodeGrantType] as const;
 
 export class RegistryError extends UserFacingError {
   constructor(message: string) {
@@ -147,8 +150,8 @@ export function createClients(deps: {
           throw new RegistryError(`unsupported grant type "${grantType}" (supported: ${supportedGrantTypes.join(', ')})`);
         }
       }
-      if (grantTypes.includes('refresh_token') && !grantTypes.includes('authorization_code')) {
-        throw new RegistryError('the refresh_token grant needs the authorization_code grant');
+      if (grantTypes.includes('refresh_token') && !grantTypes.includes('authorization_code') && !grantTypes.includes(deviceCodeGrantType)) {
+        throw new RegistryError(`the refresh_token grant needs the authorization_code or the ${deviceCodeGrantType} grant`);
       }
       const redirectUris = (input.redirectUris ?? []).map((uri) => checkRedirectUri(uri, 'redirect URI'));
       if (grantTypes.includes('authorization_code') && redirectUris.length === 0) {

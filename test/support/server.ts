@@ -57,6 +57,8 @@ export async function startTestServer(
       ipMaxAttemptsPerMinute: 1_000_000, accountMaxAttemptsPerMinute: 1_000_000,
     },
     statefulRequestsPerIpPerMinute: 1_000_000,
+    // The device code TTL and the throttle of guessed user codes as in production; a one-second polling interval.
+    deviceFlow: { codeTtlSeconds: 600, pollIntervalSeconds: 1, maxAttemptsPerMinute: 10 },
     // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
