@@ -173,6 +173,21 @@ export function createAccounts(deps: {
       return { ...user, isActive: true };
     },
 
+    /**
+     * Deletes the user: the one way an account is removed, so everything that belongs to a user goes with it here
+     * (tables that reference users do so ON DELETE CASCADE). The account is disabled first, so no sign-in or token
+     * request that is in flight gets anything; then every session, grant and token ends and the clients are told
+     * (back-channel logout); then the row goes. A failure half-way leaves a disabled user, and the command can be
+     * run again. The audit trail keeps the user's events (it holds ids and emails, not references).
+     */
+    async delete(email: string): Promise<UserLogout> {
+      const user = await requireUser(email);
+      await users.update(user.id, { isActive: false, updatedAt: now() });
+      const logout = await sessions.endAll(user.id);
+      await users.delete(user.id);
+      return { user: { ...user, isActive: false }, logout };
+    },
+
     /** Sets a new password and, as after any credential reset, ends every session and token of the user. */
     async setPassword(email: string, password: string): Promise<UserLogout> {
       checkPassword(password);

@@ -14,6 +14,17 @@ export const apiCommands = {
       out.result(publicApi(api), [`registered API ${api.audience} with scopes: ${api.scopes.join(' ') || '(none)'}`]);
     },
   },
+  delete: {
+    options: { audience: { type: 'string' }, force: { type: 'boolean' } },
+    async run(values: Values, { apis, audit }: Services, out: Output) {
+      const { api, removedFrom } = await apis.delete(required(values, 'audience'), { force: values.force === true });
+      await audit.record({ type: 'api.deleted', details: { actor: actor(), audience: api.audience, removedFrom: removedFrom.join(' ') } });
+      out.result({ ...publicApi(api), removedFrom, issuedTokensStayValidUntilExpiry: true }, [
+        `deleted API ${api.audience}${removedFrom.length > 0 ? `; taken from ${removedFrom.join(', ')}` : ''}`,
+        'access tokens already issued for it stay valid until they expire (ACCESS_TOKEN_TTL): APIs verify them offline',
+      ]);
+    },
+  },
   list: {
     options: {},
     async run(_values: Values, { apis }: Services, out: Output) {

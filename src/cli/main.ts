@@ -19,6 +19,7 @@ export const usage = `usage: latchkey <command> [options] [--json]
   users set-password --email E (--password-stdin | --password P)
   users sessions --email E
   users logout --email E
+  users delete --email E
   clients create --client-id ID [--client-secret-stdin | --client-secret S | --public] --redirect-uri URI [--redirect-uri URI2 …]
                  [--post-logout-redirect-uri URI] [--grant-types authorization_code,refresh_token,client_credentials]
                  [--skip-consent] [--name "Display name"] [--api AUD[:scope1,scope2] …]
@@ -28,6 +29,7 @@ export const usage = `usage: latchkey <command> [options] [--json]
   clients delete --client-id ID
   apis create --audience AUD [--scopes "read write"]
   apis list
+  apis delete --audience AUD [--force]
   keys list
   keys rotate [--now]
   keys retire --kid=KID

@@ -116,6 +116,14 @@ export const userCommands = {
       ));
     },
   },
+  delete: {
+    options: { email: { type: 'string' } },
+    async run(values: Values, { accounts, audit }: Services, out: Output) {
+      const deleted = await accounts.delete(required(values, 'email'));
+      await audit.record({ type: 'user.deleted', accountId: deleted.user.id, email: deleted.user.email, details: { actor: actor() } });
+      reportLogout(out, deleted, `deleted user ${deleted.user.email} (sub ${deleted.user.id}); their sessions, grants and tokens are revoked, their audit events are kept`);
+    },
+  },
   logout: {
     options: { email: { type: 'string' } },
     async run(values: Values, { accounts, audit }: Services, out: Output) {

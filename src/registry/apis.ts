@@ -24,6 +24,27 @@ export function createApis(deps: { apis: ApiStore; now?: () => number }) {
       await apis.upsert(api);
       return (await apis.find(audience)) ?? api;
     },
+
+    /**
+     * Deletes an API. While clients are given it, it is refused unless `force`, which takes it from them (their
+     * rows in client_apis go with the API). Access tokens already issued for it are JWTs the API verifies offline:
+     * they stay valid until they expire; no new one is issued, and no refresh token gets one any more.
+     */
+    async delete(audience: string, options: { force?: boolean } = {}): Promise<{ api: Api; removedFrom: string[] }> {
+      const api = await apis.find(audience);
+      if (!api) throw new RegistryError(`no API ${audience} is registered`);
+      if (!options.force) {
+        if (await apis.deleteUnused(audience)) return { api, removedFrom: [] };
+        const clientIds = await apis.listClientIds(audience);
+        // Taken from its last client, or deleted, since: ask again.
+        if (clientIds.length === 0) return this.delete(audience, options);
+        throw new RegistryError(`API ${audience} is given to ${clientIds.length} client${clientIds.length === 1 ? '' : 's'} (${clientIds.join(', ')}): `
+          + 'take it from them (clients update --client-id ID --api …) or delete it with --force');
+      }
+      const removedFrom = await apis.listClientIds(audience);
+      if (!(await apis.delete(audience))) throw new RegistryError(`no API ${audience} is registered`);
+      return { api, removedFrom };
+    },
     find: apis.find,
     list: apis.list,
   };

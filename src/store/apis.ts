@@ -38,5 +38,18 @@ export function createApiStore(database: Database) {
     async delete(audience: string): Promise<boolean> {
       return (await knex('apis').where({ audience }).delete()) > 0;
     },
+    /** Deletes the API only if no client is given it, in one statement; whether it did. */
+    async deleteUnused(audience: string): Promise<boolean> {
+      const deleted = await knex('apis').where({ audience })
+        .whereNotExists(knex('client_apis').select(knex.raw('1')).where('client_apis.audience', audience))
+        .delete();
+      return deleted > 0;
+    },
+    /** The clients given the API, by id. */
+    async listClientIds(audience: string): Promise<string[]> {
+      if (!isStorableText(audience)) return [];
+      const rows: Array<{ client_id: string }> = await knex('client_apis').select('client_id').where({ audience }).orderBy('client_id');
+      return rows.map((row) => row.client_id);
+    },
   };
 }

@@ -108,5 +108,9 @@ export function createUserStore(database: Database) {
     async update(id: string, changes: Partial<Omit<User, 'id' | 'createdAt'>>): Promise<void> {
       await knex('users').where({ id }).update(toRow(changes));
     },
+    /** Deletes the user row; rows that belong to the user go with it (their tables reference users ON DELETE CASCADE). */
+    async delete(id: string): Promise<boolean> {
+      return (await knex('users').where({ id }).delete()) > 0;
+    },
   };
 }
