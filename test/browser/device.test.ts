@@ -1,0 +1,106 @@
+import { chromium, type Browser, type Page } from 'playwright-core';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deviceCodeGrantType } from '../../src/registry/clients.js';
+import { createClient, createUser, password } from '../support/fixtures.js';
+import { discoverRp } from '../support/rp.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { chromiumPath } from './install-chromium.js';
+
+let server: TestServer;
+let browser: Browser;
+let rp: oidc.Configuration;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  const client = await createClient(server.services, {
+    name: 'Living Room TV', isPublic: true, redirectUris: [], postLogoutRedirectUris: [], grantTypes: [deviceCodeGrantType],
+  });
+  rp = await discoverRp(server.issuer, client.clientId);
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** A tab in a fresh context that records console errors, uncaught exceptions, CSP violations and failed loads. */
+async function openTab(): Promise<{ page: Page; problems: string[]; close(): Promise<void> }> {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const problems: string[] = [];
+  await context.exposeBinding('reportCspViolation', ({ page }, violation: string) => {
+    problems.push(`CSP violation on ${page.url()}: ${violation}`);
+  });
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      (window as unknown as { reportCspViolation(v: string): void }).reportCspViolation(`${event.violatedDirective} blocked ${event.blockedURI}`);
+    });
+  });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error on ${page.url()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`uncaught error on ${page.url()}: ${error.message}`));
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`${response.status()} for ${response.request().method()} ${response.url()}`);
+  });
+  return { page, problems, close: () => context.close() };
+}
+
+describe('the device page in a real browser', () => {
+  it('enters the code, confirms the app, signs in, allows, and shows success; the device gets its tokens', async () => {
+    const user = await createUser(server.services, { email: 'tv.owner@example.com' });
+    const authorization = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid email' });
+    const polling = oidc.pollDeviceAuthorizationGrant(rp, authorization);
+    const { page, problems, close } = await openTab();
+    try {
+      await page.goto(authorization.verification_uri);
+      expect(await page.locator('h1').textContent()).toBe('Connect a device');
+      await page.fill('#user_code', authorization.user_code.toLowerCase().replace('-', ''));
+      await page.click('button:has-text("Continue")');
+
+      await page.waitForSelector('.warning');
+      expect(await page.locator('h1').textContent()).toContain('Living Room TV');
+      expect(await page.locator('.warning').textContent()).toContain('on a device you own');
+      expect(await page.locator('.user-code-shown').textContent()).toBe(authorization.user_code);
+      await page.click('#device-confirm button');
+
+      await page.waitForURL(/\/interaction\//);
+      await page.fill('#email', user.email);
+      await page.fill('#password', password);
+      await page.click('button:has-text("Sign in")');
+      await page.waitForURL(/\/interaction\//);
+      expect(await page.locator('h1').textContent()).toBe('Allow access?');
+      await page.click('button:has-text("Allow")');
+
+      await page.waitForSelector('#device-success');
+      expect(await page.locator('h1').textContent()).toBe('Device connected');
+      const tokens = await polling;
+      expect(tokens.claims()?.sub).toBe(user.id);
+      await page.waitForLoadState('networkidle');
+      expect(problems).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('opens the confirmation straight from the link with the code (verification_uri_complete)', async () => {
+    const authorization = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
+    const { page, problems, close } = await openTab();
+    try {
+      await page.goto(authorization.verification_uri_complete!);
+      await page.waitForSelector('.warning');
+      expect(await page.locator('.user-code-shown').textContent()).toBe(authorization.user_code);
+      await page.click('#device-abort button');
+      await page.waitForSelector('#device-denied');
+      await page.waitForLoadState('networkidle');
+      expect(problems).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+});
