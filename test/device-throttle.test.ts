@@ -67,3 +67,32 @@ describe('the limit on guessing user codes (DEVICE_CODE_MAX_ATTEMPTS_PER_MINUTE)
     }
   });
 });
+
+describe('the device endpoints as anonymous requests that store something', () => {
+  let limited: TestServer;
+  beforeAll(async () => {
+    limited = await startTestServer({ statefulRequestsPerIpPerMinute: 3, anonymousRequestMaxBytes: 1024 });
+  });
+  afterAll(() => limited.close());
+
+  const deviceAuthorization = (body: string) => fetch(`${limited.issuer}/device/auth`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body,
+  });
+
+  it('refuses an oversized device authorization request before storing it, and limits them per IP with OAuth JSON', async () => {
+    const client = await createClient(limited.services, { isPublic: true, redirectUris: [], grantTypes: [deviceCodeGrantType] });
+    const oversized = await deviceAuthorization(`client_id=${client.clientId}&scope=openid&state=${'x'.repeat(2000)}`);
+    expect(oversized.status).toBe(400);
+    expect((await oversized.json()).error).toBe('invalid_request');
+    const stored = async () => Number((await limited.database('oidc_payloads').where({ model: 'DeviceCode' }).count({ count: '*' }))[0].count);
+    expect(await stored()).toBe(0);
+
+    const answers = await Promise.all(Array.from({ length: 6 }, () => deviceAuthorization(`client_id=${client.clientId}&scope=openid`)));
+    // The oversized request was refused before it was counted.
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(3);
+    const refused = answers.find((answer) => answer.status === 429)!;
+    expect(refused.headers.get('retry-after')).toBeTruthy();
+    expect((await refused.json()).error).toBe('temporarily_unavailable');
+    expect(await stored()).toBe(3);
+  });
+});
