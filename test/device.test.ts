@@ -133,6 +133,21 @@ describe('the device authorization grant (RFC 8628)', () => {
     expect(await response.json()).toMatchObject({ error_description: `${deviceCodeGrantType} is not allowed for this client` });
   });
 
+  it('refuses a code posted without this browser\'s form secret (a form on another site), and asks for it again', async () => {
+    const { user_code: userCode } = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
+    const browser = createBrowser();
+    await browser.follow(`${server.issuer}/device`);
+    const forged = await browser.follow(`${server.issuer}/device`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ user_code: userCode, confirm: 'yes' }),
+    });
+    expect(forged.status).toBe(400);
+    expect(textOf(forged.html, '.error')).toContain('did not come from this site');
+    expect(forged.html).not.toContain('Only continue');
+    // The code is untouched: its owner can still use it.
+    expect((await enterUserCode(createBrowser(), server.issuer, userCode)).html).toContain('Only continue');
+  });
+
   it('registers a device client without redirect URIs, but still asks a web app for one', async () => {
     const cli = await createClient(server.services, { isPublic: true, redirectUris: [], grantTypes: [deviceCodeGrantType] });
     expect(cli.redirectUris).toEqual([]);

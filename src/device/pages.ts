@@ -24,6 +24,13 @@ const endings: Record<string, { outcome: string; heading: string; message: strin
     outcome: 'expired', heading: 'Code expired', message: 'This code has expired. Start the sign-in again on your device to get a new code.',
   },
 };
+/** Any other error: the form secret was missing or wrong (a form from another site), or Latchkey failed. */
+function otherProblem(out?: ErrorOut): string {
+  if (/xsrf|form details/.test(out?.error_description ?? '')) return 'The form has expired or did not come from this site. Enter the code again.';
+  if (out?.error === 'server_error') return 'Latchkey could not check the code right now. Try again in a moment.';
+  return out?.error_description ?? 'The code could not be checked. Try again.';
+}
+
 const retryMessages: Record<string, string> = {
   NotFoundError: 'That code is not right. Check the code on your device and type it again.',
   AlreadyUsedError: 'That code has already been used. Start the sign-in again on your device to get a new code.',
@@ -56,7 +63,7 @@ export function createDevicePages(views: Views) {
         title: 'Connect a device',
         xsrf: xsrfOf(ctx),
         userCode: error?.userCode,
-        error: error && (retryMessages[error.name] ?? out?.error_description ?? 'The code could not be checked. Try again.'),
+        error: error && (retryMessages[error.name] ?? otherProblem(out)),
       });
     },
 
