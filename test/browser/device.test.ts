@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,11 +9,13 @@ import { discoverRp } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { chromiumPath } from './install-chromium.js';
 
+const artifactsDir = path.resolve('test-artifacts');
 let server: TestServer;
 let browser: Browser;
 let rp: oidc.Configuration;
 
 beforeAll(async () => {
+  fs.mkdirSync(artifactsDir, { recursive: true });
   server = await startTestServer();
   const client = await createClient(server.services, {
     name: 'Living Room TV', isPublic: true, redirectUris: [], postLogoutRedirectUris: [], grantTypes: [deviceCodeGrantType],
@@ -60,6 +64,7 @@ describe('the device page in a real browser', () => {
     try {
       await page.goto(authorization.verification_uri);
       expect(await page.locator('h1').textContent()).toBe('Connect a device');
+      await page.screenshot({ path: path.join(artifactsDir, 'device-enter-phone.png'), fullPage: true });
       await page.fill('#user_code', authorization.user_code.toLowerCase().replace('-', ''));
       await page.click('button:has-text("Continue")');
 
@@ -67,6 +72,7 @@ describe('the device page in a real browser', () => {
       expect(await page.locator('h1').textContent()).toContain('Living Room TV');
       expect(await page.locator('.warning').textContent()).toContain('on a device you own');
       expect(await page.locator('.user-code-shown').textContent()).toBe(authorization.user_code);
+      await page.screenshot({ path: path.join(artifactsDir, 'device-confirm-phone.png'), fullPage: true });
       await page.click('#device-confirm button');
 
       await page.waitForURL(/\/interaction\//);
@@ -79,6 +85,7 @@ describe('the device page in a real browser', () => {
 
       await page.waitForSelector('#device-success');
       expect(await page.locator('h1').textContent()).toBe('Device connected');
+      await page.screenshot({ path: path.join(artifactsDir, 'device-success-phone.png'), fullPage: true });
       const tokens = await polling;
       expect(tokens.claims()?.sub).toBe(user.id);
       await page.waitForLoadState('networkidle');
