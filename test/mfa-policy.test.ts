@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type * as oidc from 'openid-client';
 import { createBrowser, textOf, type Browser, type Page } from './support/browser.js';
 import { runCliCapturing } from './support/cli.js';
 import { createClient, createUser, password } from './support/fixtures.js';
@@ -7,7 +6,7 @@ import { discoverRp, signIn } from './support/rp.js';
 import {
   isAtCallback, shownRecoveryCodes, shownSecret, startAuthorization, submitCode, submitPassword, totpCode,
 } from './support/second-factor.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startTestServer } from './support/server.js';
 
 const step = 30_000;
 const mfaAcr = 'urn:latchkey:acr:mfa';
@@ -198,6 +197,11 @@ describe('an app registered with --require-mfa', () => {
     // The strict app: the session has no second factor and the person none at all, so the password and enrolment.
     const strict = await startAuthorization(strictRp, browser);
     expect(strict.page.html).toContain('name="password"');
+    // The session alone cannot skip the password and enrol a factor of its own (a stolen cookie would reach mfa).
+    const uid = strict.page.url.match(/\/interaction\/([^/?]+)/)![1];
+    const skipped = await browser.follow(`${server.issuer}/interaction/${uid}/mfa`);
+    expect(skipped.status).toBe(400);
+    expect(skipped.html).not.toContain('code class="secret"');
     const enrolPage = await submitPassword(browser, strict.page, user.email, password);
     const { finished } = await enrolDuringSignIn(browser, enrolPage, clock);
     expect((await strict.redeem(finished)).claims()).toMatchObject({ acr: mfaAcr, amr: ['pwd', 'otp', 'mfa'] });

@@ -55,15 +55,22 @@ export function createSecondFactorStep(deps: {
     return typeof clientId === 'string' ? provider.Client.find(clientId) : undefined;
   }
 
-  /** The person this interaction is proving a second factor for: just passed the password, or signed in (step-up). */
-  async function subjectOf(details: InteractionDetails): Promise<{ user: User; amr: string[] } | undefined> {
+  /**
+   * The person this interaction is proving a second factor for: the one who just passed the password here, or the
+   * one signed in to this browser when only a second factor is missing (step-up). A step-up can only *give* a
+   * factor the person has: enrolling one needs the password in this interaction, so a session cookie alone (stolen,
+   * or left open) can never add a factor and reach `mfa`.
+   */
+  async function subjectOf(details: InteractionDetails): Promise<{ user: User; amr: string[]; mayEnrol: boolean } | undefined> {
     const pending = (details.result as Record<string, Pending> | undefined)?.[pendingKey];
     const session = details.session as { accountId?: string; amr?: string[] } | undefined;
-    const isStepUp = !!session?.accountId && details.prompt.reasons.every((reason) => reason === stepUpReason);
+    const { reasons } = details.prompt;
+    const isStepUp = !!session?.accountId && reasons.length > 0 && reasons.every((reason) => reason === stepUpReason);
     const accountId = pending?.accountId ?? (isStepUp ? session!.accountId : undefined);
     const user = accountId ? await accounts.findActive(accountId) : undefined;
     if (!user) return undefined;
-    return { user, amr: pending?.amr ?? session?.amr ?? ['pwd'] };
+    if (!pending && !(await secondFactors.hasFactor(user.id))) return undefined;
+    return { user, amr: pending?.amr ?? session?.amr ?? ['pwd'], mayEnrol: !!pending };
   }
 
   async function finish(ctx: Context, accountId: string, amr: string[]): Promise<string> {
@@ -120,7 +127,7 @@ export function createSecondFactorStep(deps: {
     /** For a login prompt that only a second factor can settle (step-up): the factor page instead of the password. */
     async showStepUp(ctx: Context, details: InteractionDetails): Promise<boolean> {
       const subject = await subjectOf(details);
-      if (!subject || !(await secondFactors.hasFactor(subject.user.id))) return false;
+      if (!subject || subject.mayEnrol) return false;
       await render(ctx, details, subject.user);
       return true;
     },
@@ -165,8 +172,8 @@ export function createSecondFactorStep(deps: {
       // Enrolment inside the sign-in (MFA=required or an app that requires it, for someone with no factor yet).
       router.post('/mfa/enrol', async (ctx) => {
         const details = await loadDetails(ctx, 'login');
-        const { user, amr } = await requireSubject(details);
-        if (await secondFactors.hasFactor(user.id)) throw new BadFormError('A second factor is already set up. Go back and sign in again.');
+        const { user, amr, mayEnrol } = await requireSubject(details);
+        if (!mayEnrol || await secondFactors.hasFactor(user.id)) throw new BadFormError('A second factor is already set up. Go back and sign in again.');
         const enrolled = await secondFactors.confirmTotp(user.id, formField(ctx, 'code') ?? '');
         if (!enrolled) {
           await render(ctx, details, user, { error: 'That code is not right. Check the time on your phone and enter the current code.' });
