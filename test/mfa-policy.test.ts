@@ -178,7 +178,7 @@ describe('an app registered with --require-mfa', () => {
   });
   afterAll(() => setup.server.close());
 
-  it('makes its users enrol and give a factor while other apps do not, and a password-only session is stepped up', async () => {
+  it('makes its users set up a factor inside the sign-in where other apps do not, and the session alone cannot set one up', async () => {
     const { server, rp, clock } = setup;
     const env = { DATABASE_URL: server.config.databaseUrl, KEYS_DIR: server.config.keysDir };
     const created = await runCliCapturing(['clients', 'create', '--client-id', 'strict-app', '--client-secret', 'a-strict-secret-that-is-long-enough-1',

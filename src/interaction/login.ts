@@ -16,7 +16,8 @@ const failedSignIn = 'Incorrect email or password.';
 /** When a sign-in refused because hashing was busy may try again: a few hashes' time, rounded up generously. */
 const busyRetryAfterSeconds = 5;
 
-function tooManyAttempts(lock: Lock): string {
+/** The message of a throttle lock, on every form that checks a secret (the login form, the second-factor pages). */
+export function tooManyAttempts(lock: Lock): string {
   const minutes = Math.ceil(lock.retryAfterSeconds / 60);
   return `Too many attempts, try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
 }

@@ -3,12 +3,13 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
-import type { Lock, LoginThrottle } from '../accounts/login-throttle.js';
+import type { LoginThrottle } from '../accounts/login-throttle.js';
 import { HashingBusyError } from '../accounts/passwords.js';
 import type { Audit } from '../audit.js';
 import type { MfaSettings } from '../config.js';
 import { createCsrf } from '../interaction/csrf.js';
 import { BadFormError, formField } from '../interaction/form.js';
+import { tooManyAttempts } from '../interaction/login.js';
 import { renderErrors } from '../interaction/routes.js';
 import type { User } from '../store/users.js';
 import type { Views } from '../views.js';
@@ -20,8 +21,6 @@ type Deps = {
 };
 
 type SignedIn = { user: User; sessionUid: string };
-
-const lockMessage = (lock: Lock) => `Too many attempts, try again in ${Math.ceil(lock.retryAfterSeconds / 60)} minute(s).`;
 
 /**
  * /account/security: a person signed in to Latchkey sets up an authenticator app, gets new recovery codes, or
@@ -77,7 +76,7 @@ export function createAccountSecurityRoutes(deps: Deps) {
   async function passwordProblem(ctx: Context, user: User): Promise<{ error: string; status: number } | undefined> {
     const password = formField(ctx, 'password') ?? '';
     const reserved = await throttle.reserve(user.email, ctx.ip);
-    if ('lock' in reserved) return { error: lockMessage(reserved.lock), status: 429 };
+    if ('lock' in reserved) return { error: tooManyAttempts(reserved.lock), status: 429 };
     let matched: User | undefined;
     try {
       matched = password ? await accounts.authenticate(user.email, password) : undefined;
@@ -89,7 +88,7 @@ export function createAccountSecurityRoutes(deps: Deps) {
     if (matched?.id !== user.id) {
       const lock = await reserved.attempt.failed();
       void audit.record({ type: 'sign_in.failure', accountId: user.id, email: user.email, ip: ctx.ip, details: { step: 'account_security' } });
-      return lock ? { error: lockMessage(lock), status: 429 } : { error: 'That password is not right.', status: 400 };
+      return lock ? { error: tooManyAttempts(lock), status: 429 } : { error: 'That password is not right.', status: 400 };
     }
     await reserved.attempt.succeeded();
     return undefined;

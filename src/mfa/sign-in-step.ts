@@ -2,11 +2,12 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
-import type { Attempt, Lock, LoginThrottle } from '../accounts/login-throttle.js';
+import type { Attempt, LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
 import type { MfaSettings } from '../config.js';
 import type { Csrf } from '../interaction/csrf.js';
 import { BadFormError, formField, type InteractionDetails } from '../interaction/form.js';
+import { tooManyAttempts } from '../interaction/login.js';
 import type { User } from '../store/users.js';
 import type { Views } from '../views.js';
 import { stepUpReason } from './interaction-policy.js';
@@ -18,11 +19,6 @@ type Pending = { accountId: string; amr: string[] };
 const pendingKey = 'latchkeySecondFactor';
 
 const wrongCode = 'That code is not right. Try the current code from your app, or a recovery code.';
-
-function tooManyAttempts(lock: Lock): string {
-  const minutes = Math.ceil(lock.retryAfterSeconds / 60);
-  return `Too many attempts, try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
-}
 
 /**
  * RFC 8176 `amr` after a second factor: `otp` for an authenticator code; a recovery code has no registered value,
