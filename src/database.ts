@@ -60,7 +60,8 @@ export type DatabaseOptions = { poolSize?: number; timeoutMs?: number };
 
 /**
  * WAL lets readers work while one connection writes, and node-sqlite3 runs each statement on libuv's thread pool
- * (4 threads): up to 4 connections let requests overlap their queries instead of queueing behind one connection.
+ * (4 threads): up to 4 connections (in knex's pool, and as many for the prepared statements) let requests overlap
+ * their queries instead of queueing behind one connection.
  * Writers still take turns (busy_timeout); every statement is its own transaction, so none can deadlock.
  */
 const sqliteMaxConnections = 4;
