@@ -177,6 +177,8 @@ function readDatabaseUrl(env: Env, problems: string[]): string {
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(raw)) {
     problems.push(`DATABASE_URL must start with sqlite: or postgres://, got "${raw.replace(/\/\/[^@/]*@/, '//***@')}"`);
   }
+  // Each connection would get an empty database of its own, and every user, client and session would go at restart.
+  if (raw === 'sqlite:' || raw === 'sqlite::memory:') problems.push(`DATABASE_URL must name a file (sqlite:PATH): an in-memory SQLite database is not supported, got "${raw}"`);
   return raw;
 }
 

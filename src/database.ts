@@ -47,7 +47,8 @@ const pgTypes = {
 
 function sqliteFile(url: string): string {
   const file = url.slice('sqlite:'.length);
-  if (file === ':memory:') return file;
+  // Each connection to `:memory:` (or to an unnamed file) would get a database of its own.
+  if (file === '' || file === ':memory:') throw new Error(`SQLite needs a file (sqlite:PATH), got "${url}"`);
   // The database holds password hashes and client secrets: private to the service user. SQLite gives its -wal and
   // -shm files the mode of the database file, which we create first.
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
@@ -59,47 +60,52 @@ export type DatabaseOptions = { poolSize?: number; timeoutMs?: number };
 
 /**
  * WAL lets readers work while one connection writes, and node-sqlite3 runs each statement on libuv's thread pool
- * (4 threads): up to 4 connections let requests overlap their queries instead of queueing behind one connection.
+ * (4 threads): up to 4 connections (in knex's pool, and as many for the prepared statements) let requests overlap
+ * their queries instead of queueing behind one connection.
  * Writers still take turns (busy_timeout); every statement is its own transaction, so none can deadlock.
  */
 const sqliteMaxConnections = 4;
+
+/** What every SQLite connection runs first, knex's and the prepared statements' alike. */
+function sqlitePragmas(timeoutMs: number): string {
+  return `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${timeoutMs}; PRAGMA foreign_keys = ON;`;
+}
 
 /**
  * Opens `sqlite:FILE` or `postgres://…` (TLS and other libpq options pass through the URL,
  * e.g. `?sslmode=verify-full&sslrootcert=/path/ca.pem`). SQLite gets WAL and a busy timeout. Connecting and waiting
  * for a pooled connection give up after `timeoutMs`, so an unreachable database fails fast instead of hanging.
+ * On SQLite the prepared statements have connections of their own, as many as knex's (sqlite-statements.ts).
  */
 export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
   const timeoutMs = options.timeoutMs ?? 5000;
   if (url.startsWith('sqlite:')) {
     const filename = sqliteFile(url);
-    const connections = filename === ':memory:' ? 1 : Math.min(options.poolSize ?? sqliteMaxConnections, sqliteMaxConnections);
+    const connections = Math.min(options.poolSize ?? sqliteMaxConnections, sqliteMaxConnections);
+    const setup = sqlitePragmas(timeoutMs);
     const sqlite = knex({
       client: 'sqlite3',
       connection: { filename },
       useNullAsDefault: true,
       acquireConnectionTimeout: timeoutMs,
       pool: {
-        // min = max: the pool never closes an idle connection, so the statements prepared on each stay valid until
-        // destroy() finalizes them (SQLite will not close a connection with open statements).
-        min: connections,
         max: connections,
         afterCreate(connection: { exec(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
-          connection.exec(
-            `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${timeoutMs}; PRAGMA foreign_keys = ON;`,
-            (error) => done(error, connection),
-          );
+          connection.exec(setup, (error) => done(error, connection));
         },
       },
     });
-    const statements = sqliteStatements(sqlite);
+    const statements = sqliteStatements({ filename, max: connections, setup, timeoutMs });
     return {
       knex: sqlite,
       statements,
       isReachable: () => isReachable(sqlite),
       async destroy() {
-        await statements.finalizeAll();
-        await sqlite.destroy();
+        try {
+          await statements.close();
+        } finally {
+          await sqlite.destroy();
+        }
       },
     };
   }

@@ -1,20 +1,28 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/database.js';
 import { batchedLookup } from '../src/store/batched-lookup.js';
 import type { Binding, PreparedStatements } from '../src/store/prepared-statements.js';
 
 // SQLite only: PostgreSQL runs each lookup on its own (postgresStatements in prepared-statements.ts).
+let dir: string;
 let database: Database;
 let statements: PreparedStatements;
 const byName = 'select keys.key as key_index, colours.* from json_each(?) as keys join colours on colours.name = keys.value ->> 0';
 
 beforeAll(async () => {
-  database = openDatabase('sqlite::memory:');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-batched-'));
+  database = openDatabase(`sqlite:${path.join(dir, 'colours.sqlite')}`);
   await database.knex.raw('create table colours (name text primary key, hex text not null)');
   await database.knex('colours').insert([{ name: 'red', hex: '#f00' }, { name: 'green', hex: '#0f0' }, { name: 'blue', hex: '#00f' }]);
   statements = database.statements;
 });
-afterAll(() => database.destroy());
+afterAll(async () => {
+  await database.destroy();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 /** The statements a lookup runs, by their bound JSON. */
 function counted() {

@@ -99,6 +99,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ UV_THREADPOOL_SIZE: '-3' })).toThrow(/UV_THREADPOOL_SIZE/);
   });
 
+  it('refuses an in-memory SQLite database, which would lose everything at restart', () => {
+    for (const url of ['sqlite::memory:', 'sqlite:']) {
+      expect(() => loadConfig({ DATABASE_URL: url })).toThrow(`DATABASE_URL must name a file (sqlite:PATH): an in-memory SQLite database is not supported, got "${url}"`);
+    }
+    expect(loadConfig({ DATABASE_URL: 'sqlite:/var/lib/latchkey/db.sqlite' }).databaseUrl).toBe('sqlite:/var/lib/latchkey/db.sqlite');
+  });
+
   it('does not print database credentials in its error', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://admin:hunter2@db/x' })).toThrow(/^(?!.*hunter2)/s);
   });

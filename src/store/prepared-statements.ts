@@ -8,7 +8,7 @@ export type Binding = string | number | boolean | null;
  * Runs fixed SQL texts, the same on SQLite and PostgreSQL (`?` placeholders, unquoted lower-case names). The
  * statements on every request's path (payload, client, user and API lookups, token writes, throttle counters) skip
  * knex's query builder. openDatabase picks the implementation for its dialect: sqlite-statements.ts prepares each
- * once per connection, postgresStatements below runs them through knex.raw.
+ * once per connection of its own pool, postgresStatements below runs them through knex.raw.
  */
 export type PreparedStatements = {
   /** The rows of a SELECT, or of a statement with RETURNING. */
