@@ -1,8 +1,9 @@
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
+import type { Message } from './i18n/catalogues.js';
 
 /** Answers a request refused before oidc-provider reads it (see `createProviderPages().refuse`). */
-export type Refuse = (ctx: Context, status: number, out: { error: string; error_description: string }, link?: string) => void;
+export type Refuse = (ctx: Context, status: number, out: { error: string; error_description: string }, link?: string, message?: Message) => void;
 
 /** RFC 9110 §7.2 Host: a registered name or IPv4 address, or a bracketed IPv6 literal, and an optional port. */
 const hostSyntax = /^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
@@ -85,7 +86,7 @@ export function refuseOtherHosts(deps: { issuer: string; openPaths: string[]; re
     if (openPaths.has(ctx.path)) return next();
     const addressed = addressedOrigin(ctx);
     if (!addressed) {
-      deps.refuse(ctx, 400, { error: 'invalid_request', error_description: 'The request has a missing or malformed Host header.' });
+      deps.refuse(ctx, 400, { error: 'invalid_request', error_description: 'The request has a missing or malformed Host header.' }, undefined, { key: 'error.bad_host' });
       return;
     }
     if (addressed.origin !== issuer.origin) {
@@ -94,7 +95,7 @@ export function refuseOtherHosts(deps: { issuer: string; openPaths: string[]; re
       deps.refuse(ctx, 421, {
         error: 'invalid_request',
         error_description: `This Latchkey is served at ${issuer.origin} only, not at ${addressed.host}.`,
-      }, link);
+      }, link, { key: 'error.other_host', params: { issuer: issuer.origin, host: addressed.host } });
       return;
     }
     await next();

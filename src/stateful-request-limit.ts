@@ -33,7 +33,7 @@ function answerTooMany(ctx: Context, views: Views, retryAfterSeconds: number, er
     return;
   }
   ctx.type = 'html';
-  ctx.body = views.render('error', { title: 'Too many requests', message: error.error_description, code: error.error });
+  ctx.body = views.render('error', { title: 'error.too_many_title', message: { key: 'error.too_many', params: { seconds: retryAfterSeconds } }, code: error.error });
 }
 
 /**

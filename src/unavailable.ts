@@ -23,5 +23,5 @@ export function answerUnavailable(ctx: Context, views: Views, format: 'html' | '
     return;
   }
   ctx.type = 'html';
-  ctx.body = views.render('error', { title: 'Unavailable', message: unavailable.error_description, code: unavailable.error });
+  ctx.body = views.render('error', { title: 'error.unavailable_title', message: 'error.unavailable', code: unavailable.error });
 }

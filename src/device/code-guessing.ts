@@ -34,8 +34,8 @@ export function limitCodeGuessing(deps: { counters: CounterStore; maxPerMinute: 
       ctx.set('Retry-After', String(seconds));
       renderDeviceResult(ctx, views, {
         outcome: 'throttled',
-        heading: 'Too many attempts',
-        message: `Too many codes were tried from your network. Wait ${seconds} seconds, then enter the code again.`,
+        heading: 'device.throttled.heading',
+        message: { key: 'device.throttled.message', params: { seconds } },
         again: true,
       });
       return;

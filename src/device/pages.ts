@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { scopeDescriptions } from '../interaction/consent.js';
+import type { Message } from '../i18n/catalogues.js';
+import { describedScopes, describeScope } from '../interaction/consent.js';
 import type { Views } from '../views.js';
 
 type ErrorOut = { error?: string; error_description?: string };
@@ -12,33 +13,31 @@ type ErrorOut = { error?: string; error_description?: string };
  */
 const xsrfOf = (ctx: KoaContextWithOIDC) => (ctx.oidc.session?.state as { secret?: string } | undefined)?.secret ?? '';
 
-const clientNameOf = (client?: { clientName?: string; clientId: string }) => client?.clientName ?? client?.clientId ?? 'An app';
+const clientNameOf = (client?: { clientName?: string; clientId: string }) => client?.clientName ?? client?.clientId;
 
 /**
  * The user code page's outcomes, by the name of oidc-provider's re-render error (helpers/re_render_errors.js): a
  * page of its own for the end of a flow, the code page again with a message for a code that can be corrected.
  */
 const endings: Record<string, { outcome: string; heading: string; message: string }> = {
-  AbortedError: { outcome: 'denied', heading: 'Sign-in cancelled', message: 'The device was not connected. You can close this page.' },
-  ExpiredError: {
-    outcome: 'expired', heading: 'Code expired', message: 'This code has expired. Start the sign-in again on your device to get a new code.',
-  },
+  AbortedError: { outcome: 'denied', heading: 'device.denied.heading', message: 'device.denied.message' },
+  ExpiredError: { outcome: 'expired', heading: 'device.expired.heading', message: 'device.expired.message' },
 };
 /** Any other error: the form secret was missing or wrong (a form from another site), or Latchkey failed. */
 function otherProblem(out?: ErrorOut): string {
-  if (/xsrf|form details/.test(out?.error_description ?? '')) return 'The form has expired or did not come from this site. Enter the code again.';
-  if (out?.error === 'server_error') return 'Latchkey could not check the code right now. Try again in a moment.';
-  return out?.error_description ?? 'The code could not be checked. Try again.';
+  if (/xsrf|form details/.test(out?.error_description ?? '')) return 'device.form_expired';
+  if (out?.error === 'server_error') return 'device.server_error';
+  return 'device.not_checked';
 }
 
 const retryMessages: Record<string, string> = {
-  NotFoundError: 'That code is not right. Check the code on your device and type it again.',
-  AlreadyUsedError: 'That code has already been used. Start the sign-in again on your device to get a new code.',
-  NoCodeError: 'Enter the code shown on your device.',
+  NotFoundError: 'device.not_found',
+  AlreadyUsedError: 'device.already_used',
+  NoCodeError: 'device.no_code',
 };
 
 /** Renders one of the end pages (success, denied, expired, too many attempts). */
-export function renderDeviceResult(ctx: Context, views: Views, page: { outcome: string; heading: string; message: string; again?: boolean }) {
+export function renderDeviceResult(ctx: Context, views: Views, page: { outcome: string; heading: string; message: string | Message; again?: boolean }) {
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
   ctx.body = views.render('device-result', { title: page.heading, ...page });
@@ -60,7 +59,7 @@ export function createDevicePages(views: Views) {
       ctx.type = 'html';
       ctx.set('Cache-Control', 'no-store');
       ctx.body = views.render('device-enter', {
-        title: 'Connect a device',
+        title: 'device.enter.heading',
         xsrf: xsrfOf(ctx),
         userCode: error?.userCode,
         error: error && (retryMessages[error.name] ?? otherProblem(out)),
@@ -71,17 +70,17 @@ export function createDevicePages(views: Views) {
     async userCodeConfirmSource(ctx: KoaContextWithOIDC, _form: string, client: { clientName?: string; clientId: string }, _deviceInfo: unknown, userCode: string) {
       const params = (ctx.oidc.entities.DeviceCode?.params ?? {}) as { scope?: string; resource?: string | string[] };
       const asked = (params.scope ?? '').split(' ').filter(Boolean);
-      const openidScopes = asked.filter((scope) => scope in scopeDescriptions);
-      const apiScopes = asked.filter((scope) => !(scope in scopeDescriptions));
+      const openidScopes = asked.filter((scope) => describedScopes.has(scope));
+      const apiScopes = asked.filter((scope) => !describedScopes.has(scope));
       const audiences = [params.resource ?? []].flat();
       ctx.type = 'html';
       ctx.set('Cache-Control', 'no-store');
       ctx.body = views.render('device-confirm', {
-        title: 'Connect a device',
+        title: 'device.enter.heading',
         clientName: clientNameOf(client),
         userCode,
         xsrf: xsrfOf(ctx),
-        scopes: openidScopes.map((scope) => scopeDescriptions[scope]),
+        scopes: openidScopes.map(describeScope),
         apis: audiences.map((audience) => ({ audience, scopes: apiScopes })),
       });
     },
@@ -89,8 +88,8 @@ export function createDevicePages(views: Views) {
     async successSource(ctx: KoaContextWithOIDC) {
       renderDeviceResult(ctx, views, {
         outcome: 'success',
-        heading: 'Device connected',
-        message: `${clientNameOf(ctx.oidc.client)} is signed in. You can close this page and go back to your device.`,
+        heading: 'device.success.heading',
+        message: ctx.oidc.client ? { key: 'device.success.message', params: { client: clientNameOf(ctx.oidc.client)! } } : 'device.success.message_no_client',
       });
     },
   };

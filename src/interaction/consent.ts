@@ -1,16 +1,15 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
 import type { InteractionDetails } from './form.js';
 
-/** What each OpenID scope lets an app do, as the consent and device confirmation pages say it. */
-export const scopeDescriptions: Record<string, string> = {
-  openid: 'Know who you are',
-  email: 'See your email address',
-  profile: 'See your name',
-  offline_access: 'Keep access while you are away',
-};
+/** The OpenID scopes whose meaning the consent and device confirmation pages explain (`scope.<name>` in locales/). */
+export const describedScopes = new Set(['openid', 'email', 'profile', 'offline_access']);
+
+/** What a scope lets an app do, in the reader's language; another scope is shown by its name. */
+export const describeScope = (scope: string): Message => (describedScopes.has(scope) ? { key: `scope.${scope}` } : { key: 'scope.other', params: { scope } });
 
 type ConsentDetails = {
   missingOIDCScope?: string[];
@@ -73,11 +72,11 @@ export function createConsent(deps: { provider: Provider; views: Views; csrf: Cs
       const missing = details.prompt.details as ConsentDetails;
       ctx.type = 'html';
       ctx.body = views.render('consent', {
-        title: 'Allow access',
+        title: 'consent.title',
         uid: details.uid,
         csrf: csrf.tokenFor(details.uid),
         clientName: client?.clientName ?? client?.clientId,
-        scopes: (missing.missingOIDCScope ?? []).map((scope) => scopeDescriptions[scope] ?? scope),
+        scopes: (missing.missingOIDCScope ?? []).map(describeScope),
         apis: await requestedApis(details),
       });
     },

@@ -1,11 +1,13 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { Params } from '../i18n/catalogues.js';
 
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 
+/** A request from the hosted pages that cannot be carried out; `message` is a catalogue key (locales/en.json). */
 export class BadFormError extends Error {
   readonly expose = true;
-  constructor(message: string, readonly status: 400 | 413 = 400) {
+  constructor(message: string, readonly status: 400 | 413 = 400, readonly params: Params = {}) {
     super(message);
     this.name = 'BadFormError';
   }
@@ -16,6 +18,6 @@ export function formField(ctx: Context, name: string): string | undefined {
   const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
   const value = body[name];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new BadFormError(`the form field "${name}" must be given once, as text`);
+  if (typeof value !== 'string') throw new BadFormError('form.repeated_field', 400, { name });
   return value;
 }

@@ -6,20 +6,20 @@ import type { Lock, LoginThrottle } from '../accounts/login-throttle.js';
 import { HashingBusyError } from '../accounts/passwords.js';
 import type { Audit } from '../audit.js';
 import type { SecondFactorStep } from '../mfa/sign-in-step.js';
+import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
 import { formField, type InteractionDetails } from './form.js';
 
 // One message for an unknown email, a wrong password and a disabled account: nothing tells which it was.
-const failedSignIn = 'Incorrect email or password.';
+const failedSignIn = 'login.failed';
 
 /** When a sign-in refused because hashing was busy may try again: a few hashes' time, rounded up generously. */
 const busyRetryAfterSeconds = 5;
 
 /** The message of a throttle lock, on every form that checks a secret (the login form, the second-factor pages). */
-export function tooManyAttempts(lock: Lock): string {
-  const minutes = Math.ceil(lock.retryAfterSeconds / 60);
-  return `Too many attempts, try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
+export function tooManyAttempts(lock: Lock): Message {
+  return { key: 'login.too_many', params: { count: Math.ceil(lock.retryAfterSeconds / 60) } };
 }
 
 /** The email as typed, for the audit trail, unless it does not look like one (someone typed a password there). */
@@ -37,10 +37,10 @@ export function createLogin(deps: {
     return client?.clientName ?? client?.clientId;
   }
 
-  function render(ctx: Context, details: InteractionDetails, locals: { email?: string; error?: string; name?: string }) {
+  function render(ctx: Context, details: InteractionDetails, locals: { email?: string; error?: string | Message; name?: string }) {
     ctx.type = 'html';
     ctx.body = views.render('login', {
-      title: 'Sign in',
+      title: 'login.title',
       uid: details.uid,
       csrf: csrf.tokenFor(details.uid),
       clientName: locals.name,
@@ -88,7 +88,7 @@ export function createLogin(deps: {
         // RFC 9110 §15.6.4: overloaded for now; the form stays on screen with the email kept.
         ctx.status = 503;
         ctx.set('Retry-After', String(busyRetryAfterSeconds));
-        render(ctx, details, { email, error: 'Latchkey is busy right now. Try again in a few seconds.', name: await clientName(details.params.client_id) });
+        render(ctx, details, { email, error: 'login.busy', name: await clientName(details.params.client_id) });
         return;
       }
       if (!user) {

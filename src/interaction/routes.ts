@@ -10,6 +10,8 @@ import { isDatabaseUnavailable } from '../database.js';
 import { createSecondFactorStep } from '../mfa/sign-in-step.js';
 import type { SecondFactors } from '../mfa/second-factors.js';
 import { answerUnavailable } from '../unavailable.js';
+import { oauthErrorMessage } from '../oidc/pages.js';
+import { useUiLocales } from '../i18n/request-language.js';
 import type { Views } from '../views.js';
 import { createConsent } from './consent.js';
 import { createCsrf } from './csrf.js';
@@ -20,6 +22,17 @@ type Deps = {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string;
   secondFactors: SecondFactors; mfaPolicy: MfaSettings['policy'];
 };
+
+/**
+ * The error page's locals: our own refusals (BadFormError) carry a catalogue key; oidc-provider's errors are
+ * explained by their code in the reader's language, with the library's (English, for developers) description below.
+ */
+function errorPage(error: unknown, isClientError: boolean, description: string | undefined) {
+  if (!isClientError) return { title: 'error.title', message: 'error.server', code: 'server_error' };
+  if (error instanceof BadFormError) return { title: 'error.title', message: { key: error.message, params: error.params } };
+  const code = (error as { error?: string }).error;
+  return { title: 'error.title', message: oauthErrorMessage(code), code, detail: description };
+}
 
 /** The one error handler of the hosted pages: a readable page with a 4xx status, never a stack trace. */
 export function renderErrors(views: Views) {
@@ -39,11 +52,7 @@ export function renderErrors(views: Views) {
       const isClientError = code >= 400 && code < 500 && (expose || error instanceof errors.OIDCProviderError);
       if (!isClientError) ctx.app.emit('error', error, ctx);
       ctx.status = isClientError ? code : 500;
-      ctx.body = views.render('error', {
-        title: 'Error',
-        message: isClientError ? description ?? message : 'Latchkey could not complete the request.',
-        code: isClientError ? (error as { error?: string }).error : 'server_error',
-      });
+      ctx.body = views.render('error', errorPage(error, isClientError, description ?? message));
     }
   };
 }
@@ -63,11 +72,12 @@ export function createInteractionRoutes(deps: Deps) {
   async function loadDetails(ctx: Context, expectedPrompt?: string): Promise<InteractionDetails> {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction does not match this browser');
+    useUiLocales(ctx, details.params);
     if (expectedPrompt && details.prompt.name !== expectedPrompt) {
-      throw new BadFormError('This step of the sign-in has already been completed.');
+      throw new BadFormError('form.step_done');
     }
     if (ctx.method === 'POST' && !csrf.isValid(details.uid, (ctx.request as { body?: Record<string, unknown> }).body?.csrf)) {
-      throw new BadFormError('The form has expired or did not come from this site. Go back and try again.');
+      throw new BadFormError('form.expired');
     }
     return details;
   }
@@ -82,8 +92,8 @@ export function createInteractionRoutes(deps: Deps) {
     enableTypes: ['form'],
     formLimit: '16kb',
     onError: (error) => {
-      if ((error as { status?: number }).status === 413) throw new BadFormError('The form is too large.', 413);
-      throw new BadFormError('The form could not be read.');
+      if ((error as { status?: number }).status === 413) throw new BadFormError('form.too_large', 413);
+      throw new BadFormError('form.unreadable');
     },
   }));
 
@@ -92,7 +102,7 @@ export function createInteractionRoutes(deps: Deps) {
     if (details.prompt.name === 'login' && await secondFactor.showStepUp(ctx, details)) return undefined;
     if (details.prompt.name === 'login') return login.show(ctx, details);
     if (details.prompt.name === 'consent') return consent.show(ctx, details);
-    throw new BadFormError(`Unsupported sign-in step "${details.prompt.name}".`);
+    throw new BadFormError('form.unsupported_step', 400, { step: details.prompt.name });
   });
   router.post('/login', async (ctx) => login.submit(ctx, await loadDetails(ctx, 'login')));
   secondFactor.mount(router, loadDetails);

@@ -12,6 +12,7 @@ import { BadFormError, formField } from '../interaction/form.js';
 import { tooManyAttempts } from '../interaction/login.js';
 import { renderErrors } from '../interaction/routes.js';
 import type { User } from '../store/users.js';
+import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
 import type { SecondFactors } from './second-factors.js';
 
@@ -51,10 +52,10 @@ export function createAccountSecurityRoutes(deps: Deps) {
     ctx.body = views.render(name, locals);
   }
 
-  async function overview(ctx: Context, signedIn: SignedIn, notice: { error?: string; message?: string } = {}, status = 200) {
+  async function overview(ctx: Context, signedIn: SignedIn, notice: { error?: string | Message; message?: string } = {}, status = 200) {
     const { factors, recoveryCodesLeft } = await secondFactors.list(signedIn.user.id);
     page(ctx, 'mfa/account-security', {
-      title: 'Sign-in security', email: signedIn.user.email, factors, recoveryCodesLeft, csrf: tokenFor(signedIn),
+      title: 'mfa.security.heading', email: signedIn.user.email, factors, recoveryCodesLeft, csrf: tokenFor(signedIn),
       canRemove: deps.policy !== 'required', ...notice,
     }, status);
   }
@@ -63,17 +64,17 @@ export function createAccountSecurityRoutes(deps: Deps) {
   async function requireSignedIn(ctx: Context): Promise<SignedIn | undefined> {
     const signedIn = await signedInAccount(ctx);
     if (!signedIn) {
-      page(ctx, 'mfa/signed-out', { title: 'Sign in first' }, 401);
+      page(ctx, 'mfa/signed-out', { title: 'mfa.signed_out.heading' }, 401);
       return undefined;
     }
     if (ctx.method === 'POST' && !csrf.isValid(`account-security:${signedIn.sessionUid}`, (ctx.request as { body?: Record<string, unknown> }).body?.csrf)) {
-      throw new BadFormError('The form has expired or did not come from this site. Go back and try again.');
+      throw new BadFormError('form.expired');
     }
     return signedIn;
   }
 
   /** Checks the password typed again, through the login throttle; the error to show, or undefined when it matched. */
-  async function passwordProblem(ctx: Context, user: User): Promise<{ error: string; status: number } | undefined> {
+  async function passwordProblem(ctx: Context, user: User): Promise<{ error: string | Message; status: number } | undefined> {
     const password = formField(ctx, 'password') ?? '';
     const reserved = await throttle.reserve(user.email, ctx.ip);
     if ('lock' in reserved) return { error: tooManyAttempts(reserved.lock), status: 429 };
@@ -82,13 +83,13 @@ export function createAccountSecurityRoutes(deps: Deps) {
       matched = password ? await accounts.authenticate(user.email, password) : undefined;
     } catch (error) {
       await reserved.attempt.abandoned().catch(() => undefined);
-      if (error instanceof HashingBusyError) return { error: 'Latchkey is busy right now. Try again in a few seconds.', status: 503 };
+      if (error instanceof HashingBusyError) return { error: 'login.busy', status: 503 };
       throw error;
     }
     if (matched?.id !== user.id) {
       const lock = await reserved.attempt.failed();
       void audit.record({ type: 'sign_in.failure', accountId: user.id, email: user.email, ip: ctx.ip, details: { step: 'account_security' } });
-      return lock ? { error: tooManyAttempts(lock), status: 429 } : { error: 'That password is not right.', status: 400 };
+      return lock ? { error: tooManyAttempts(lock), status: 429 } : { error: 'mfa.security.wrong_password', status: 400 };
     }
     await reserved.attempt.succeeded();
     return undefined;
@@ -102,7 +103,7 @@ export function createAccountSecurityRoutes(deps: Deps) {
     enableTypes: ['form'],
     formLimit: '16kb',
     onError: () => {
-      throw new BadFormError('The form could not be read.');
+      throw new BadFormError('form.unreadable');
     },
   }));
 
@@ -115,9 +116,9 @@ export function createAccountSecurityRoutes(deps: Deps) {
   router.post('/totp', async (ctx) => {
     const signedIn = await requireSignedIn(ctx);
     if (!signedIn) return;
-    if (await secondFactors.hasFactor(signedIn.user.id)) return overview(ctx, signedIn, { error: 'An authenticator app is already set up.' }, 409);
+    if (await secondFactors.hasFactor(signedIn.user.id)) return overview(ctx, signedIn, { error: 'mfa.security.already_set_up' }, 409);
     const enrolment = await secondFactors.beginTotp(signedIn.user.id, { issuer: issuerName, account: signedIn.user.email });
-    page(ctx, 'mfa/enrol', { title: 'Set up two-step sign-in', ...enrolment, csrf: tokenFor(signedIn), action: '/account/security/totp/confirm', askPassword: true });
+    page(ctx, 'mfa/enrol', { title: 'mfa.enrol.heading', ...enrolment, csrf: tokenFor(signedIn), action: '/account/security/totp/confirm', askPassword: true });
   });
 
   router.post('/totp/confirm', async (ctx) => {
@@ -125,29 +126,29 @@ export function createAccountSecurityRoutes(deps: Deps) {
     if (!signedIn) return;
     const { user } = signedIn;
     const names = { issuer: issuerName, account: user.email };
-    const again = async (error: string, status: number) => {
+    const again = async (error: string | Message, status: number) => {
       const enrolment = await secondFactors.waitingTotp(user.id, names);
-      if (!enrolment) return overview(ctx, signedIn, { error: 'Start the setup again.' }, 409);
-      page(ctx, 'mfa/enrol', { title: 'Set up two-step sign-in', ...enrolment, csrf: tokenFor(signedIn), action: '/account/security/totp/confirm', askPassword: true, error }, status);
+      if (!enrolment) return overview(ctx, signedIn, { error: 'mfa.security.start_again' }, 409);
+      page(ctx, 'mfa/enrol', { title: 'mfa.enrol.heading', ...enrolment, csrf: tokenFor(signedIn), action: '/account/security/totp/confirm', askPassword: true, error }, status);
     };
     const problem = await passwordProblem(ctx, user);
     if (problem) return again(problem.error, problem.status);
     const enrolled = await secondFactors.confirmTotp(user.id, formField(ctx, 'code') ?? '');
-    if (!enrolled) return again('That code is not right. Check the time on your phone and enter the current code.', 400);
+    if (!enrolled) return again('mfa.wrong_enrol_code', 400);
     void audit.record({ type: 'mfa.enrolled', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: 'totp', where: 'account' } });
-    page(ctx, 'mfa/recovery-codes', { title: 'Your recovery codes', codes: enrolled.recoveryCodes });
+    page(ctx, 'mfa/recovery-codes', { title: 'mfa.codes.heading', codes: enrolled.recoveryCodes });
   });
 
   router.post('/recovery-codes', async (ctx) => {
     const signedIn = await requireSignedIn(ctx);
     if (!signedIn) return;
     const { user } = signedIn;
-    if (!(await secondFactors.hasFactor(user.id))) return overview(ctx, signedIn, { error: 'Set up an authenticator app first.' }, 409);
+    if (!(await secondFactors.hasFactor(user.id))) return overview(ctx, signedIn, { error: 'mfa.security.set_up_first' }, 409);
     const problem = await passwordProblem(ctx, user);
     if (problem) return overview(ctx, signedIn, { error: problem.error }, problem.status);
     const codes = await secondFactors.regenerateRecoveryCodes(user.id);
     void audit.record({ type: 'mfa.recovery_codes_regenerated', accountId: user.id, email: user.email, ip: ctx.ip });
-    page(ctx, 'mfa/recovery-codes', { title: 'Your recovery codes', codes });
+    page(ctx, 'mfa/recovery-codes', { title: 'mfa.codes.heading', codes });
   });
 
   router.post('/totp/remove', async (ctx) => {
@@ -155,14 +156,14 @@ export function createAccountSecurityRoutes(deps: Deps) {
     if (!signedIn) return;
     const { user } = signedIn;
     if (deps.policy === 'required') {
-      return overview(ctx, signedIn, { error: 'Two-step sign-in is required here, so the authenticator app cannot be removed. Ask an administrator to reset it if you lost it.' }, 409);
+      return overview(ctx, signedIn, { error: 'mfa.security.required' }, 409);
     }
     const problem = await passwordProblem(ctx, user);
     if (problem) return overview(ctx, signedIn, { error: problem.error }, problem.status);
     if (await secondFactors.removeTotp(user.id)) {
       void audit.record({ type: 'mfa.removed', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: 'totp', actor: 'self' } });
     }
-    await overview(ctx, signedIn, { message: 'The authenticator app was removed.' });
+    await overview(ctx, signedIn, { message: 'mfa.security.removed' });
   });
 
   return router.routes();

@@ -9,6 +9,7 @@ import type { Csrf } from '../interaction/csrf.js';
 import { BadFormError, formField, type InteractionDetails } from '../interaction/form.js';
 import { tooManyAttempts } from '../interaction/login.js';
 import type { User } from '../store/users.js';
+import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
 import { stepUpReason } from './interaction-policy.js';
 import { acrValues, secondFactorNeed } from './requirement.js';
@@ -18,7 +19,7 @@ import type { FactorUse, SecondFactors } from './second-factors.js';
 type Pending = { accountId: string; amr: string[] };
 const pendingKey = 'latchkeySecondFactor';
 
-const wrongCode = 'That code is not right. Try the current code from your app, or a recovery code.';
+const wrongCode = 'mfa.wrong_code';
 
 /**
  * RFC 8176 `amr` after a second factor: `otp` for an authenticator code; a recovery code has no registered value,
@@ -75,23 +76,23 @@ export function createSecondFactorStep(deps: {
     }, { mergeWithLastSubmission: false });
   }
 
-  async function render(ctx: Context, details: InteractionDetails, user: User, locals: { error?: string; status?: number } = {}) {
+  async function render(ctx: Context, details: InteractionDetails, user: User, locals: { error?: string | Message; status?: number } = {}) {
     ctx.status = locals.status ?? 200;
     ctx.type = 'html';
     const client = await clientOf(details);
     const common = { uid: details.uid, csrf: csrf.tokenFor(details.uid), clientName: client?.clientName ?? client?.clientId, error: locals.error };
     if (await secondFactors.hasFactor(user.id)) {
-      ctx.body = views.render('mfa/verify', { title: 'Two-step sign-in', ...common });
+      ctx.body = views.render('mfa/verify', { title: 'mfa.verify.heading', ...common });
       return;
     }
     const names = { issuer: issuerName, account: user.email };
     const enrolment = await secondFactors.waitingTotp(user.id, names) ?? await secondFactors.beginTotp(user.id, names);
-    ctx.body = views.render('mfa/enrol', { title: 'Set up two-step sign-in', ...common, ...enrolment, action: `/interaction/${details.uid}/mfa/enrol` });
+    ctx.body = views.render('mfa/enrol', { title: 'mfa.enrol.heading', ...common, ...enrolment, action: `/interaction/${details.uid}/mfa/enrol` });
   }
 
   async function requireSubject(details: InteractionDetails) {
     const subject = await subjectOf(details);
-    if (!subject) throw new BadFormError('This sign-in has no second step waiting. Go back to the app and sign in again.');
+    if (!subject) throw new BadFormError('mfa.no_step_waiting');
     return subject;
   }
 
@@ -169,16 +170,16 @@ export function createSecondFactorStep(deps: {
       router.post('/mfa/enrol', async (ctx) => {
         const details = await loadDetails(ctx, 'login');
         const { user, amr, mayEnrol } = await requireSubject(details);
-        if (!mayEnrol || await secondFactors.hasFactor(user.id)) throw new BadFormError('A second factor is already set up. Go back and sign in again.');
+        if (!mayEnrol || await secondFactors.hasFactor(user.id)) throw new BadFormError('mfa.already_set_up');
         const enrolled = await secondFactors.confirmTotp(user.id, formField(ctx, 'code') ?? '');
         if (!enrolled) {
-          await render(ctx, details, user, { error: 'That code is not right. Check the time on your phone and enter the current code.' });
+          await render(ctx, details, user, { error: 'mfa.wrong_enrol_code' });
           return;
         }
         void audit.record({ type: 'mfa.enrolled', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: 'totp', where: 'sign_in' } });
         const continueTo = await finish(ctx, user.id, amrWith(amr, 'otp'));
         ctx.type = 'html';
-        ctx.body = views.render('mfa/recovery-codes', { title: 'Your recovery codes', codes: enrolled.recoveryCodes, continueTo });
+        ctx.body = views.render('mfa/recovery-codes', { title: 'mfa.codes.heading', codes: enrolled.recoveryCodes, continueTo });
       });
     },
   };

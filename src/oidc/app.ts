@@ -71,6 +71,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
     bindRequestsToIssuer(provider, issuer);
+    provider.use(views.speakRequestLanguage);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
     provider.use(refuseOtherHosts({ issuer, openPaths: ['/healthz'], refuse: pages.refuse }));
     // Routes where an anonymous request makes Latchkey store a row: first bounded in size (which costs nothing and

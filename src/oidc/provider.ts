@@ -1,5 +1,6 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
+import { supportedLanguages } from '../i18n/catalogues.js';
 import type { Clients } from '../registry/clients.js';
 import type { CookieSecrets, SigningKey } from '../signing-keys.js';
 import { createApiAccess } from './api-access.js';
@@ -40,6 +41,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     jwks: { keys: deps.signingKeys },
     cookies: { keys: deps.cookieSecrets.cookieKeys },
     renderError: deps.pages.renderError,
+    // OpenID Connect Discovery 1.0 §3: the languages the hosted pages speak (src/i18n/, docs/translations.md).
+    discovery: { ui_locales_supported: [...supportedLanguages] },
 
     // Authorization code flow only: no implicit or hybrid response types (RFC 9700 §2.1.2); oidc-provider has no
     // password grant at all.

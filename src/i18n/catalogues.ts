@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The languages Latchkey's pages speak; the first is the default and the fallback of every missing message. */
+export const supportedLanguages = ['en', 'de'] as const satisfies readonly [string, ...string[]];
+export type Language = (typeof supportedLanguages)[number];
+
+export type Params = Record<string, string | number>;
+/** A message to show in the reader's language: a catalogue key and the values of its `{placeholders}`. */
+export type Message = { key: string; params?: Params };
+/** A piece of a translated sentence: text, or the value of one of its placeholders (which a page may emphasise). */
+export type Part = { text: string; isParam: boolean };
+
+export type Catalogue = Record<string, string>;
+
+const localesDir = fileURLToPath(new URL('../../locales/', import.meta.url));
+
+/** Reads `locales/<language>.json`: one flat object of keys to sentences. */
+export function loadCatalogue(language: string): Catalogue {
+  return JSON.parse(readFileSync(`${localesDir}${language}.json`, 'utf8')) as Catalogue;
+}
+
+/**
+ * Translations for one language. A key missing from it falls back to English, and a key missing from English too
+ * is shown as it is (so a page that passes plain text still shows it). A `count` parameter picks the plural form
+ * `key.one` / `key.other` by the language's plural rules (Intl.PluralRules) when the catalogue has them.
+ *
+ * Placeholders are filled with plain text; the pages print every translated string through pug's escaping
+ * (`=`, `#{}`), never as HTML, so a value (an app's name) can never add markup.
+ */
+export function createTranslator(language: string, catalogue: Catalogue, fallback: Catalogue) {
+  const plurals = new Intl.PluralRules(language);
+  function sentence(key: string, params: Params): string {
+    const count = params.count;
+    const pluralKey = typeof count === 'number' ? `${key}.${plurals.select(count)}` : undefined;
+    const otherKey = typeof count === 'number' ? `${key}.other` : undefined;
+    for (const candidate of [pluralKey, otherKey, key]) {
+      if (!candidate) continue;
+      const found = catalogue[candidate] ?? fallback[candidate];
+      if (found !== undefined) return found;
+    }
+    return key;
+  }
+  /** The sentence split at its placeholders, each filled with its value. */
+  function parts(key: string | Message, params: Params = {}): Part[] {
+    const message = typeof key === 'string' ? { key, params } : { key: key.key, params: { ...key.params, ...params } };
+    const values = message.params ?? {};
+    return sentence(message.key, values).split(/(\{[a-zA-Z_]+\})/).filter(Boolean).map((piece) => {
+      const name = /^\{([a-zA-Z_]+)\}$/.exec(piece)?.[1];
+      return name !== undefined && name in values ? { text: String(values[name]), isParam: true } : { text: piece, isParam: false };
+    });
+  }
+  const t = (key: string | Message, params?: Params): string => parts(key, params).map((part) => part.text).join('');
+  return Object.assign(t, { parts, language });
+}
+
+export type Translate = ReturnType<typeof createTranslator>;
