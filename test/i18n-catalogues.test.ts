@@ -20,7 +20,9 @@ const views = files(path.join(root, 'views'), '.pug');
 /** Every node of a parsed pug file (the parser's own tree, handed over by a pug plugin: no text is guessed at). */
 function nodesOf(file: string): Node[] {
   let ast: Node | undefined;
-  pug.compileFile(file, { plugins: [{ postParse: (parsed: Node) => { ast ??= parsed; return parsed; } }] });
+  // Pug's plugin hooks (pugjs.org/api/reference.html#options) are missing from its typings.
+  const options = { plugins: [{ postParse: (parsed: Node) => { ast ??= parsed; return parsed; } }] } as pug.Options;
+  pug.compileFile(file, options);
   const all: Node[] = [];
   const visit = (node: unknown) => {
     if (!node || typeof node !== 'object') return;
