@@ -22,6 +22,9 @@ function checkEmail(email: string): string {
   return normalized;
 }
 
+/** The password hash of an account that has no password yet (invited, `users invite`): nothing matches it. */
+export const noPassword = '';
+
 export type NewUser = {
   email: string;
   password: string;
@@ -90,7 +93,8 @@ export function createAccounts(deps: {
       // The policy counts code points; one is at most two UTF-16 units.
       if (password.length > 2 * maximumPasswordLength) return undefined;
       const user = await users.findByEmail(normalizeEmail(email));
-      if (!user) {
+      // An invited account has no password until its invitation is accepted; it costs the same as an unknown one.
+      if (!user || user.passwordHash === noPassword) {
         // A decoy that could not be made (hashing was busy) is made again by the next attempt.
         decoyHash ??= hasher.hash(randomBytes(16).toString('hex')).catch((error: unknown) => {
           decoyHash = undefined;

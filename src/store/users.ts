@@ -1,5 +1,6 @@
 import { isStorableText, isUniqueViolation, type Database } from '../database.js';
 import { rowByColumn } from './prepared-statements.js';
+import type { Transaction } from './transactions.js';
 
 export type User = {
   id: string;
@@ -97,16 +98,17 @@ export function createUserStore(database: Database) {
       const rows = await knex<UserRow>('users').orderBy('email');
       return rows.map(fromRow);
     },
-    async insert(user: User): Promise<void> {
+    /** In `trx` when given (with the mail or link that goes with the new account). */
+    async insert(user: User, trx?: Transaction): Promise<void> {
       try {
-        await knex('users').insert(toRow(user));
+        await (trx ?? knex)('users').insert(toRow(user));
       } catch (error) {
         if (isUniqueViolation(error)) throw new DuplicateEmailError(user.email);
         throw error;
       }
     },
-    async update(id: string, changes: Partial<Omit<User, 'id' | 'createdAt'>>): Promise<void> {
-      await knex('users').where({ id }).update(toRow(changes));
+    async update(id: string, changes: Partial<Omit<User, 'id' | 'createdAt'>>, trx?: Transaction): Promise<void> {
+      await (trx ?? knex)('users').where({ id }).update(toRow(changes));
     },
   };
 }
