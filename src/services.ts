@@ -13,6 +13,7 @@ import { createMailSender, type MailSender } from './mail/sender.js';
 import { createMailTemplates } from './mail/templates.js';
 import { createLogTransport, createSmtpTransport } from './mail/transport.js';
 import { createMaintenance, type Maintenance } from './maintenance.js';
+import { createRecovery, type Recovery } from './recovery/recovery.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
 import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
 import { createApis, type Apis } from './registry/apis.js';
@@ -43,6 +44,8 @@ export type Services = {
   mail: Mail;
   /** Delivers the outbox (the server starts it with the maintenance timers; close() stops it). */
   mailSender: MailSender;
+  /** Password reset, invitations, email verification and sign-up (the flows through a person's mailbox). */
+  recovery: Recovery;
   /** Runs work in one database transaction (`transactions.run(async (trx) => …)`), for a change and its mail. */
   transactions: Transactions;
   /** The purge and the timers a server runs (it starts them). */
@@ -93,20 +96,16 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
-      config, logger, audit, accounts, clients, payloads, throttle, counters, now, isDatabaseReachable: () => database.isReachable(),
+      config, logger, audit, accounts, clients, payloads, throttle, counters, now, recovery, isDatabaseReachable: () => database.isReachable(),
     }),
   });
+  const transactions = createTransactions(database);
+  const passwordPolicy = createPasswordPolicy({ minLength: config.passwordMinLength });
   const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
-  const accounts = createAccounts({
-    users,
-    sessions,
-    passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
-    hasher: createPasswordHasher({ concurrency: threadPool.hashingConcurrency, queueLength: config.passwordHashQueueLength }),
-    logger,
-  });
+  const hasher = createPasswordHasher({ concurrency: threadPool.hashingConcurrency, queueLength: config.passwordHashQueueLength });
+  const accounts = createAccounts({ users, sessions, passwordPolicy, transactions, hasher, logger });
   const outbox = createOutboxStore(database);
   const accountTokens = createAccountTokenStore(database);
-  const transactions = createTransactions(database);
   // Mailed links derive from the issuer (never from a request's Host); the CLI has only the configured one.
   const issuer = () => providerHost.issuer() ?? `http://localhost:${config.port}`;
   const mailSender = createMailSender({
@@ -116,6 +115,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
       : createLogTransport(logger, { isProduction: config.isProduction }),
   });
   const mail = createMail({ outbox, templates: createMailTemplates(), issuer, now, onQueued: () => mailSender.wake() });
+  const recovery = createRecovery({ config, accounts, users, hasher, tokens: accountTokens, counters, mail, transactions, audit, logger, now });
   const maintenance = createMaintenance({
     config, sessions, auditEvents, providerHost, logger, mailSender,
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
@@ -123,8 +123,9 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     deleteExpiredAccountTokens: (at, batchSize) => accountTokens.deleteExpired(at, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, providerHost, maintenance, threadPool, mail, mailSender, transactions,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, providerHost, maintenance, threadPool, mail, mailSender, transactions, recovery,
     async close() {
+      await recovery.settled();
       await mailSender.stop();
       await audit.settled();
       await database.destroy();

@@ -5,6 +5,7 @@ import { emailShaped } from '../accounts/email.js';
 import type { Lock, LoginThrottle } from '../accounts/login-throttle.js';
 import { HashingBusyError } from '../accounts/passwords.js';
 import type { Audit } from '../audit.js';
+import type { User } from '../store/users.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
 import { formField, type InteractionDetails } from './form.js';
@@ -25,7 +26,12 @@ function auditedEmail(email: string): string | null {
   return emailShaped(email) ?? null;
 }
 
-export function createLogin(deps: { provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf }) {
+/** REQUIRE_VERIFIED_EMAIL (recovery/email-gate.ts): shows "check your inbox" and returns true for a held person. */
+export type HoldUnverified = (ctx: Context, user: User, uid: string) => Promise<boolean>;
+
+export function createLogin(deps: {
+  provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf; holdUnverified: HoldUnverified;
+}) {
   const { provider, accounts, throttle, audit, views, csrf } = deps;
 
   async function clientName(clientId: unknown): Promise<string | undefined> {
@@ -99,6 +105,7 @@ export function createLogin(deps: { provider: Provider; accounts: Accounts; thro
         return;
       }
       await attempt.succeeded();
+      if (await deps.holdUnverified(ctx, user, details.uid)) return;
       void audit.record({ type: 'sign_in.success', ...who, accountId: user.id, email: user.email });
       const redirectTo = await provider.interactionResult(ctx.req, ctx.res, {
         login: { accountId: user.id, amr: ['pwd'] },

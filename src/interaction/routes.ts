@@ -11,12 +11,12 @@ import type { Views } from '../views.js';
 import { createConsent } from './consent.js';
 import { createCsrf } from './csrf.js';
 import { BadFormError, type InteractionDetails } from './form.js';
-import { createLogin } from './login.js';
+import { createLogin, type HoldUnverified } from './login.js';
 
-type Deps = { provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string };
+type Deps = { provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string; holdUnverified: HoldUnverified };
 
 /** The one error handler of the hosted pages: a readable page with a 4xx status, never a stack trace. */
-function renderErrors(views: Views) {
+export function renderErrors(views: Views) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
@@ -45,7 +45,7 @@ function renderErrors(views: Views) {
 export function createInteractionRoutes(deps: Deps) {
   const { provider, views } = deps;
   const csrf = createCsrf(deps.csrfKey);
-  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf });
+  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, holdUnverified: deps.holdUnverified });
   const consent = createConsent({ provider, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 

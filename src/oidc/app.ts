@@ -6,6 +6,11 @@ import type { Audit } from '../audit.js';
 import type { Config } from '../config.js';
 import { createHttpRoutes } from '../http-routes.js';
 import { createInteractionRoutes } from '../interaction/routes.js';
+import { createEmailGate } from '../recovery/email-gate.js';
+import { createPageCsrf } from '../recovery/page-csrf.js';
+import type { Recovery } from '../recovery/recovery.js';
+import { createReturnToSignIn } from '../recovery/return-to-sign-in.js';
+import { createRecoveryRoutes } from '../recovery/routes.js';
 import type { Clients } from '../registry/clients.js';
 import { bindRequestsToIssuer, refuseOtherHosts } from '../issuer-origin.js';
 import { securityHeaders } from '../security-headers.js';
@@ -35,6 +40,7 @@ export type AppDeps = {
   /** The shared counters of the per-IP limit of requests that store something, and its clock. */
   counters: CounterStore;
   now: () => number;
+  recovery: Recovery;
   isDatabaseReachable: () => Promise<boolean>;
 };
 
@@ -45,7 +51,7 @@ export type AppDeps = {
  */
 export function createAppBuilder(deps: AppDeps): BuildProvider {
   const { config, logger, audit } = deps;
-  const views = createViews();
+  const views = createViews({ passwordResetEnabled: deps.recovery.passwordReset !== undefined, registrationOpen: deps.recovery.signUp !== undefined });
   const pages = createProviderPages(views);
   const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients });
   const findAccount = createFindAccount(deps.accounts);
@@ -70,9 +76,14 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
+    const isHttps = issuer.startsWith('https:');
+    const csrf = createPageCsrf({ key: cookieSecrets.csrfKey, isHttps });
+    const returnTo = createReturnToSignIn({ isHttps, ttlSeconds: config.interactionTtlSeconds });
+    const emailGate = createEmailGate({ verification: deps.recovery.verification, views, csrf, returnTo, audit, key: cookieSecrets.csrfKey, now: deps.now });
     provider.use(createInteractionRoutes({
-      provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
+      provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey, holdUnverified: emailGate.hold,
     }));
+    provider.use(createRecoveryRoutes({ ...deps.recovery, views, csrf, returnTo, emailGate }));
     return provider;
   };
 }

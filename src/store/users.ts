@@ -13,6 +13,8 @@ export type User = {
   familyName: string | null;
   isActive: boolean;
   isAdmin: boolean;
+  /** Created through the sign-up page (migration 0010). */
+  isSelfRegistered: boolean;
   createdAt: number;
   updatedAt: number;
 };
@@ -27,6 +29,7 @@ type UserRow = {
   family_name: string | null;
   is_active: boolean | number;
   is_admin: boolean | number;
+  is_self_registered: boolean | number;
   created_at: number | string;
   updated_at: number | string;
 };
@@ -49,6 +52,7 @@ function fromRow(row: UserRow): User {
     familyName: row.family_name,
     isActive: Boolean(row.is_active),
     isAdmin: Boolean(row.is_admin),
+    isSelfRegistered: Boolean(row.is_self_registered),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -65,6 +69,7 @@ function toRow(user: Partial<User>): Partial<UserRow> {
     family_name: user.familyName,
     is_active: user.isActive,
     is_admin: user.isAdmin,
+    is_self_registered: user.isSelfRegistered,
     created_at: user.createdAt,
     updated_at: user.updatedAt,
   };
