@@ -11,7 +11,9 @@ export function createBackgroundWork(logger: Logger) {
   const inFlight = new Set<Promise<void>>();
   return {
     run(what: string, work: () => Promise<void>): void {
-      const task: Promise<void> = work()
+      // Started on the next turn of the event loop, after the answer has been handed to the socket: the work
+      // neither delays it nor competes with it.
+      const task: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve)).then(work)
         .catch((error: unknown) => logger.error({ event: 'background.failed', what, err: (error as Error).message }, `${what} failed`))
         .finally(() => inFlight.delete(task));
       inFlight.add(task);
