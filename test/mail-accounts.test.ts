@@ -61,7 +61,7 @@ describe('invitations', () => {
     const [mail] = await smtp.waitFor(1, to(email));
     expect(mail!.text).toContain('Hello Grace');
     const browser = createBrowser();
-    const form = await browser.follow(linkIn(mail!, `${open.issuer}/invitation/`));
+    const form = await browser.follow(linkIn(mail!, `${open.issuer}/invitation?token=`));
     const done = await browser.submit(form, 'form[action="/invitation"]', { password: chosen });
     expect(textOf(done.html, 'h1')).toBe('Password set');
     const user = await open.services.accounts.authenticate(email, chosen);
@@ -84,8 +84,8 @@ describe('invitations', () => {
     await open.services.mailSender.sendDue();
     const [, second] = await smtp.waitFor(2, to(email));
     const browser = createBrowser();
-    expect((await browser.follow(linkIn(first!, `${open.issuer}/invitation/`))).status).toBe(400);
-    expect((await browser.follow(linkIn(second!, `${open.issuer}/invitation/`))).status).toBe(200);
+    expect((await browser.follow(linkIn(first!, `${open.issuer}/invitation?token=`))).status).toBe(400);
+    expect((await browser.follow(linkIn(second!, `${open.issuer}/invitation?token=`))).status).toBe(200);
   });
 
   it('lists the outbox with `latchkey mail list`', async () => {
@@ -115,9 +115,9 @@ describe('sign-up', () => {
     const resent = await browser.submit(held, 'form[action="/email/verify/resend"]');
     expect(resent.html).toContain('We sent a new link');
     const mails = await smtp.waitFor(2, to(email, 'Confirm your email address'));
-    expect((await browser.follow(linkIn(mails[0]!, `${open.issuer}/email/verify/`))).status).toBe(400);
+    expect((await browser.follow(linkIn(mails[0]!, `${open.issuer}/email/verify?token=`))).status).toBe(400);
 
-    const confirm = await browser.follow(linkIn(mails[1]!, `${open.issuer}/email/verify/`));
+    const confirm = await browser.follow(linkIn(mails[1]!, `${open.issuer}/email/verify?token=`));
     const back = await browser.submit(confirm, 'form[action="/email/verify"]');
     // Back to the sign-in that was held, which now goes through.
     expect(back.url).toMatch(/\/interaction\//);

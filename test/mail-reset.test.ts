@@ -39,7 +39,7 @@ async function askForLink(browser: Browser, email: string, from?: Page): Promise
 
 async function receivedLink(email: string, count = 1): Promise<string> {
   const mails = await smtp.waitFor(count, resetMails(email));
-  return linkIn(mails[count - 1]!, `${server.issuer}/password/reset/`);
+  return linkIn(mails[count - 1]!, `${server.issuer}/password/reset?token=`);
 }
 
 describe('forgot password', () => {
@@ -164,7 +164,7 @@ describe('forgot password', () => {
     const form = await browser.follow(link);
     await browser.submit(form, 'form[action="/password/reset"]', { password: newPassword });
     await server.services.audit.settled();
-    const token = link.split('/').pop()!;
+    const token = new URL(link).searchParams.get('token')!;
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.filter((line) => line.includes(token))).toEqual([]);
     // The database holds only its hash.

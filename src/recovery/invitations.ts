@@ -26,7 +26,7 @@ export function createInvitations(deps: {
     const token = await links.issue('invitation', user, settings.inviteTtlSeconds, trx);
     await mail.enqueue({
       to: user.email, subject: 'You are invited: choose your password', template: 'invitation',
-      locals: { link: `/invitation/${token}`, ttlDays: Math.round(settings.inviteTtlSeconds / 86400 * 10) / 10, givenName: user.givenName },
+      locals: { link: `/invitation?token=${token}`, ttlDays: Math.round(settings.inviteTtlSeconds / 86400 * 10) / 10, givenName: user.givenName },
     }, trx);
   }
 

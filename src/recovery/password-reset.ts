@@ -35,7 +35,7 @@ export function createPasswordReset(deps: {
       const token = await links.issue('password-reset', user, settings.passwordResetTtlSeconds, trx);
       await mail.enqueue({
         to: user.email, subject: 'Reset your password', template: 'password-reset',
-        locals: { link: `/password/reset/${token}`, ttlMinutes: Math.round(settings.passwordResetTtlSeconds / 60), givenName: user.givenName },
+        locals: { link: `/password/reset?token=${token}`, ttlMinutes: Math.round(settings.passwordResetTtlSeconds / 60), givenName: user.givenName },
       }, trx);
     });
     void audit.record({ type: 'password_reset.requested', accountId: user.id, email: user.email, ip });

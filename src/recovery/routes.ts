@@ -26,7 +26,8 @@ const sentNotice = 'If an account exists for that address, we sent a link to it.
 /**
  * The pages a person reaches from the login page or from a mailed link: forgot password, reset, invitation,
  * email verification and sign-up. Every form carries the page CSRF token; every link's token is checked before
- * its page asks for anything, and used up only by the form's submission.
+ * its page asks for anything, and used up only by the form's submission. The token is in the query string, never
+ * the path: error log lines name the path of a request, not its query.
  */
 export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
   const { views, csrf, returnTo } = deps;
@@ -75,9 +76,9 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
 
   /** A page that sets a password through a mailed link (reset or invitation). */
   function passwordLink(path: string, what: { title: string; lead: string; isValid(token: unknown): Promise<boolean>; use(token: string, password: string, ip: string): Promise<LinkOutcome>; done: string }) {
-    router.get(`${path}/:token`, async (ctx) => {
-      if (!(await what.isValid(ctx.params.token))) return linkInvalid(ctx);
-      page(ctx, 'set-password', { title: what.title, lead: what.lead, action: path, token: ctx.params.token });
+    router.get(path, async (ctx) => {
+      if (!(await what.isValid(ctx.query.token))) return linkInvalid(ctx);
+      page(ctx, 'set-password', { title: what.title, lead: what.lead, action: path, token: ctx.query.token });
     });
     router.post(path, async (ctx) => {
       const token = formField(ctx, 'token') ?? '';
@@ -120,9 +121,9 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
     done: 'Your account is ready. Sign in to your apps with your email address and this password.',
   });
 
-  router.get('/email/verify/:token', async (ctx) => {
-    if (!(await deps.verification.isValid(ctx.params.token))) return linkInvalid(ctx);
-    page(ctx, 'confirm-email', { title: 'Confirm your email address', token: ctx.params.token });
+  router.get('/email/verify', async (ctx) => {
+    if (!(await deps.verification.isValid(ctx.query.token))) return linkInvalid(ctx);
+    page(ctx, 'confirm-email', { title: 'Confirm your email address', token: ctx.query.token });
   });
   router.post('/email/verify', async (ctx) => {
     if (!(await deps.verification.confirm(formField(ctx, 'token') ?? ''))) return linkInvalid(ctx);

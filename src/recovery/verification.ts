@@ -23,7 +23,7 @@ export function createVerification(deps: {
     const token = await links.issue('email-verification', user, settings.emailVerificationTtlSeconds, trx);
     await mail.enqueue({
       to: user.email, subject: 'Confirm your email address', template: 'verify-email',
-      locals: { link: `/email/verify/${token}`, ttlHours: Math.round(settings.emailVerificationTtlSeconds / 3600), givenName: user.givenName },
+      locals: { link: `/email/verify?token=${token}`, ttlHours: Math.round(settings.emailVerificationTtlSeconds / 3600), givenName: user.givenName },
     }, trx);
   }
 
