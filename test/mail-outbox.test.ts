@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSmtpTransport } from '../src/mail/transport.js';
 import { openServices } from '../src/services.js';
 import { startSmtpServer, type TestSmtpServer } from './support/smtp.js';
 import { startTestServer, testMailSettings, type TestServer } from './support/server.js';
@@ -111,6 +112,19 @@ describe('the mail outbox', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('TLS', () => {
+  it('sends nothing to a server that does not offer STARTTLS unless the URL says ?tls=false', async () => {
+    const transport = createSmtpTransport({ smtpUrl: smtp.url.replace('?tls=false', ''), from: 'login@example.com', timeoutMs: 2000, messageIdDomain: () => 'localhost' });
+    const mail = {
+      id: 'tls-test', kind: 'password-changed', recipient: 'cleartext@example.com', subject: 'x', textBody: 'secret link', htmlBody: null,
+      status: 'sending' as const, attempts: 1, nextAttemptAt: 0, leaseUntil: null, lastError: null, createdAt: 0, sentAt: null,
+    };
+    await expect(transport.deliver(mail)).rejects.toThrow(/STARTTLS/i);
+    expect(smtp.received.some((m) => m.envelopeTo.includes('cleartext@example.com'))).toBe(false);
+    transport.close();
   });
 });
 
