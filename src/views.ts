@@ -5,8 +5,11 @@ export type Views = { render(name: string, locals: Record<string, unknown>): str
 
 const viewsDir = fileURLToPath(new URL('../views/', import.meta.url));
 
-/** Compiles each pug template once, on first use. */
-export function createViews(): Views {
+/**
+ * Compiles each pug template once, on first use. `globals` are locals every page gets (which optional links the
+ * login page shows).
+ */
+export function createViews(globals: Record<string, unknown> = {}): Views {
   const compiled = new Map<string, pug.compileTemplate>();
   return {
     render(name, locals) {
@@ -15,7 +18,7 @@ export function createViews(): Views {
         template = pug.compileFile(`${viewsDir}${name}.pug`);
         compiled.set(name, template);
       }
-      return template(locals);
+      return template({ ...globals, ...locals });
     },
   };
 }
