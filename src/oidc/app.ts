@@ -22,7 +22,7 @@ import { createProviderPages } from './pages.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
 import { handleServerErrors } from './server-errors.js';
-import { serveStaticDocuments } from './static-documents.js';
+import { answerStaticDocumentsFirst, createStaticDocuments } from './static-documents.js';
 
 export type AppDeps = {
   config: Config;
@@ -51,7 +51,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const findAccount = createFindAccount(deps.accounts);
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
-  const staticDocuments = {
+  const documents = {
     '/.well-known/openid-configuration': { maxAgeSeconds: 3600 },
     '/.well-known/jwks.json': { maxAgeSeconds: Math.max(0, config.keysActivationDelaySeconds - config.keysReloadIntervalSeconds) },
   };
@@ -68,7 +68,9 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     // writes nothing, so an oversized request is refused at once), then limited per IP, before anything is stored.
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
-    provider.use(serveStaticDocuments(staticDocuments));
+    const staticDocuments = createStaticDocuments({ documents, issuer, trustsProxy: provider.proxy });
+    answerStaticDocumentsFirst(provider, staticDocuments.answer);
+    provider.use(staticDocuments.middleware);
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
