@@ -61,7 +61,8 @@ const plans: Plan[] = [];
 if (databases.includes('sqlite')) {
   for (const workers of workerCounts) {
     plans.push({ label: `SQLite, WORKERS=${workers}`, database: 'sqlite', workers, instances: 1, isProduction: true, documentsOnly: false });
-    if (workers === 1) plans.push({ label: 'SQLite, WORKERS=1, `npm start` without NODE_ENV', database: 'sqlite', workers, instances: 1, isProduction: false, documentsOnly: true });
+    const wantsDocuments = !timing.only || ['discovery', 'jwks'].some((name) => name.includes(timing.only!));
+    if (workers === 1 && wantsDocuments) plans.push({ label: 'SQLite, WORKERS=1, `npm start` without NODE_ENV', database: 'sqlite', workers, instances: 1, isProduction: false, documentsOnly: true });
   }
 }
 if (databases.includes('postgresql')) {
