@@ -2,7 +2,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.js';
-import { handleWithStaticDocuments } from './oidc/static-documents.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 
 export type RunningServer = {
@@ -31,7 +30,7 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
   const server = http.createServer((req, res) => {
     providerHost.current().then((provider) => {
       let handle = handlers.get(provider);
-      if (!handle) handlers.set(provider, handle = handleWithStaticDocuments(provider));
+      if (!handle) handlers.set(provider, handle = provider.callback());
       handle(req, res);
     }, () => {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('starting');

@@ -22,7 +22,7 @@ import { createProviderPages } from './pages.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
 import { handleServerErrors } from './server-errors.js';
-import { answerStaticDocumentsFirst, createStaticDocuments } from './static-documents.js';
+import { answerInFrontOfKoa, createStaticDocuments } from './static-documents.js';
 
 export type AppDeps = {
   config: Config;
@@ -69,8 +69,8 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     const staticDocuments = createStaticDocuments({ documents, issuer, trustsProxy: provider.proxy });
-    answerStaticDocumentsFirst(provider, staticDocuments.answer);
     provider.use(staticDocuments.middleware);
+    answerInFrontOfKoa(provider, staticDocuments.answer);
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,

@@ -24,7 +24,7 @@ export type StaticDocumentOptions = {
  * every URL in them derives from the issuer (issuer-origin.ts), and CORS is `*` rather than the caller's Origin
  * echoed, so every client and every cache in between gets the same bytes (no credentials are involved).
  *
- * `answer` goes one step further, in front of Koa (`handleWithStaticDocuments`): the documents are what every client
+ * `answer` goes one step further, in front of Koa (`answerInFrontOfKoa`): the documents are what every client
  * and every resource server fetches, and most of their cost was Koa's context and the middleware in front of this
  * one. It sends again, byte for byte, the whole answer (status, every header) the middleware stack gave to an
  * earlier request of the same plain kind, and nothing else: a GET in origin form for exactly the document's path,
@@ -84,16 +84,16 @@ export function createStaticDocuments(options: StaticDocumentOptions) {
   return { middleware, answer };
 }
 
-const answerers = new WeakMap<Provider, (req: http.IncomingMessage, res: http.ServerResponse) => boolean>();
-
-/** Called with each provider built: `answer` will take the requests it can before Koa sees them. */
-export function answerStaticDocumentsFirst(provider: Provider, answer: (req: http.IncomingMessage, res: http.ServerResponse) => boolean): void {
-  answerers.set(provider, answer);
-}
-
-/** The request handler of a provider, with its static documents answered in front of Koa. */
-export function handleWithStaticDocuments(provider: Provider): http.RequestListener {
-  const handle = provider.callback();
-  const answer = answerers.get(provider);
-  return answer ? (req, res) => void (answer(req, res) || handle(req, res)) : handle;
+/**
+ * Makes the provider's request handler (Koa's `callback()`, which server.ts serves) offer each request to `answer`
+ * before Koa sees it. Each provider built gets its own, so a key rotation's new provider starts with nothing recorded.
+ */
+export function answerInFrontOfKoa(provider: Provider, answer: (req: http.IncomingMessage, res: http.ServerResponse) => boolean): void {
+  const koaCallback = provider.callback.bind(provider);
+  const answered = Promise.resolve();
+  provider.callback = () => {
+    const handle = koaCallback();
+    // Koa's handler type also admits HTTP/2 requests; Latchkey serves node:http only (server.ts).
+    return (req, res) => (answer(req as http.IncomingMessage, res as http.ServerResponse) ? answered : handle(req, res));
+  };
 }
