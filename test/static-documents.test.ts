@@ -84,3 +84,38 @@ describe('on an https issuer behind a TLS-terminating proxy', () => {
     expect(spoofedOrder.status).toBe(403);
   });
 });
+
+describe('what is never sent again', () => {
+  it('does not record an answer that sets a cookie: each caller gets its own', async () => {
+    const { default: Koa } = await import('koa');
+    const http = await import('node:http');
+    const { answerInFrontOfKoa, createStaticDocuments } = await import('../src/oidc/static-documents.js');
+    const app = new Koa();
+    let issued = 0;
+    // A middleware in front of the documents that sets a cookie per request (none of Latchkey's does).
+    app.use(async (ctx, next) => {
+      ctx.cookies.set('visitor', String(++issued));
+      await next();
+    });
+    const documents = createStaticDocuments({ documents: { '/doc': { maxAgeSeconds: 60 } }, issuer: 'http://docs.test', trustsProxy: false });
+    app.use(documents.middleware);
+    app.use((ctx) => {
+      ctx.body = { document: true };
+    });
+    answerInFrontOfKoa(app as unknown as Parameters<typeof answerInFrontOfKoa>[0], documents.answer);
+    const server = http.createServer(app.callback()).listen(0);
+    try {
+      await new Promise((resolve) => server.once('listening', resolve));
+      const port = (server.address() as { port: number }).port;
+      const cookies: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const answer = await sendHttp(port, { target: '/doc', headers: { host: 'docs.test' } });
+        expect(answer.status).toBe(200);
+        cookies.push(String(answer.headers['set-cookie']));
+      }
+      expect(cookies.map((cookie) => /visitor=(\d+)/.exec(cookie)?.[1])).toEqual(['1', '2', '3', '4']);
+    } finally {
+      server.close();
+    }
+  });
+});

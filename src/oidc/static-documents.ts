@@ -31,6 +31,8 @@ export type StaticDocumentOptions = {
  * with the issuer's own Host, without conditional headers, and, for an https issuer, over https as Koa would see it
  * (TLS, or X-Forwarded-Proto: https from a trusted proxy). Any other request (HEAD, a query, another spelling of the
  * host, If-None-Match) goes through the whole stack, which decides as it always did; so does the first of each kind.
+ * A middleware added in front of this one that sets a header per request (an id, a cookie) would have it sent again
+ * to everyone: such a header must be set in server.ts instead, or these documents left out of it.
  */
 export function createStaticDocuments(options: StaticDocumentOptions) {
   const { documents } = options;
@@ -68,7 +70,8 @@ export function createStaticDocuments(options: StaticDocumentOptions) {
     const { body } = cached;
     if (isFromCache && ctx.status === 200 && req.url === ctx.path && isPlainRequest(req) && !recorded.has(ctx.path)) {
       res.once('finish', () => {
-        if (res.statusCode === 200) recorded.set(ctx.path, { headers: res.getHeaders(), body });
+        // A cookie is never sent again to someone else; nothing in front of this middleware sets one here today.
+        if (res.statusCode === 200 && !res.hasHeader('set-cookie')) recorded.set(ctx.path, { headers: res.getHeaders(), body });
       });
     }
   }
