@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { measureArgon2, measureDocumentServer, measureOidcProviderAlone, measureRs256SignsPerSecond } from './ceilings.js';
+import { measureArgon2, measureDocumentServer, measureOidcProviderAlone, measureRs256, type Measured } from './ceilings.js';
 import { startInstances, type Plan } from './instances.js';
 import { sampleTree } from './process-stats.js';
 import { isMeasured, renderMarkdown, type BenchReport, type Ceilings, type RunResult } from './report.js';
-import { prepare, runDocumentScenarios, runScenarios, type Timing } from './scenarios.js';
+import { prepare, runDocumentScenarios, runScenarios, type CeilingName, type Timing } from './scenarios.js';
 import { captureDocuments, type StaticDocument } from './static-documents.js';
 import { checkTargets } from './targets.js';
 
@@ -79,22 +79,22 @@ async function measureCeilings(documents: Record<string, StaticDocument>): Promi
   const http = await measureDocumentServer('./bare-http.ts', documents, load);
   const koa = await measureDocumentServer('./bare-koa.ts', documents, load);
   const providerAlone = await measureOidcProviderAlone(load);
-  const argon2 = await measureArgon2(ceilingSeconds * 1000, timing.signInConcurrency);
-  return {
+  const measured: Record<CeilingName, Measured> = {
     httpDiscovery: http.discovery,
     httpJwks: http.jwks,
     koaDiscovery: koa.discovery,
     koaJwks: koa.jwks,
-    rs256: await measureRs256SignsPerSecond(ceilingSeconds * 1000),
-    argon2: argon2.hashesPerSecond,
-    argon2CpuSeconds: argon2.cpuSecondsPerHash,
+    rs256: await measureRs256(ceilingSeconds * 1000),
+    argon2: await measureArgon2(ceilingSeconds * 1000, timing.signInConcurrency),
     providerUserinfo: providerAlone.userinfo,
     providerIntrospection: providerAlone.introspection,
   };
+  const rates = Object.fromEntries(Object.entries(measured).map(([name, value]) => [name, value.perSecond])) as Record<CeilingName, number>;
+  return { ...rates, cpuSeconds: Object.fromEntries(Object.entries(measured).map(([name, value]) => [name, value.cpuSeconds])) as Record<CeilingName, number> };
 }
 const describeCeilings = (measured: Ceilings) =>
   `node:http ${Math.round(measured.httpDiscovery)}/${Math.round(measured.httpJwks)} and Koa ${Math.round(measured.koaDiscovery)}/${Math.round(measured.koaJwks)} req/s (discovery/JWKS bytes), ` +
-  `RS256 ${Math.round(measured.rs256)} signs/s (one core), argon2id ${Math.round(measured.argon2)} hashes/s (all cores) at ${(measured.argon2CpuSeconds * 1000).toFixed(1)} ms CPU each, ` +
+  `RS256 ${Math.round(measured.rs256)} signs/s (one core), argon2id ${Math.round(measured.argon2)} hashes/s (all cores) at ${(measured.cpuSeconds.argon2 * 1000).toFixed(1)} ms CPU each, ` +
   `oidc-provider alone ${Math.round(measured.providerUserinfo)} userinfo and ${Math.round(measured.providerIntrospection)} introspection req/s`;
 
 // The load comes from one address, signing the same eight users in several times a second and minting thousands of
