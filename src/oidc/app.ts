@@ -32,7 +32,7 @@ import { createProviderPages } from './pages.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
 import { handleServerErrors } from './server-errors.js';
-import { serveStaticDocuments } from './static-documents.js';
+import { answerInFrontOfKoa, createStaticDocuments } from './static-documents.js';
 
 export type AppDeps = {
   config: Config;
@@ -65,7 +65,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const interactionPolicy = createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor });
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
-  const staticDocuments = {
+  const documents = {
     '/.well-known/openid-configuration': { maxAgeSeconds: 3600 },
     '/.well-known/jwks.json': { maxAgeSeconds: Math.max(0, config.keysActivationDelaySeconds - config.keysReloadIntervalSeconds) },
   };
@@ -84,7 +84,9 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     useDeviceFlowLimits(provider, { counters: deps.counters, settings: config.deviceFlow, views, now: deps.now });
-    provider.use(serveStaticDocuments(staticDocuments));
+    const staticDocuments = createStaticDocuments({ documents, issuer, trustsProxy: provider.proxy });
+    provider.use(staticDocuments.middleware);
+    answerInFrontOfKoa(provider, staticDocuments.answer);
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
     const isHttps = issuer.startsWith('https:');
     const csrf = createPageCsrf({ key: cookieSecrets.csrfKey, isHttps });
