@@ -1,11 +1,14 @@
 import Koa from 'koa';
+import { readDocuments } from './static-documents.js';
 
-// The ceiling for static documents: Koa answering a discovery-sized JSON body serialised once, nothing else.
-const document = JSON.stringify(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`field_${i}`, `https://localhost/value/${i}`])));
+// The ceiling for static documents in Koa: a Koa app answering the very bytes Latchkey answered, nothing else.
+const documents = readDocuments();
 const app = new Koa();
 app.use((ctx) => {
-  ctx.type = 'application/json';
-  ctx.body = document;
+  const document = documents.get(ctx.url);
+  if (!document) return;
+  ctx.set(document.headers);
+  ctx.body = document.body;
 });
 const server = app.listen(0, '127.0.0.1', () => {
   const address = server.address();

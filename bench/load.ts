@@ -14,8 +14,8 @@ export type LoadOptions = {
   /** Builds each request (a fresh token from a pool); return a body or headers to send. */
   setupRequest?: (request: autocannon.Request, context: object) => autocannon.Request;
   onResponse?: (status: number, body: string, context: object) => void;
-  /** The server process whose CPU and memory are measured during the run. */
-  pid?: number;
+  /** The server processes whose CPU and memory are measured during the run. */
+  pid?: number | number[];
 };
 
 export type LoadResult = {

@@ -38,9 +38,10 @@ function sampleOne(pid: number): TreeSample {
   }
 }
 
-export function sampleTree(rootPid: number): TreeSample {
+/** The sum over the process trees of `roots` (one server, or several instances). */
+export function sampleTree(roots: number | number[]): TreeSample {
   const total = { cpuSeconds: 0, rssBytes: 0 };
-  const pending = [rootPid];
+  const pending = [roots].flat();
   while (pending.length > 0) {
     const pid = pending.pop()!;
     const sample = sampleOne(pid);
@@ -52,16 +53,16 @@ export function sampleTree(rootPid: number): TreeSample {
 }
 
 /** Samples a process tree's RSS every `intervalMs` until stopped; reports the peak and the CPU used meanwhile. */
-export function watchTree(rootPid: number, intervalMs = 100) {
-  const start = sampleTree(rootPid);
+export function watchTree(roots: number | number[], intervalMs = 100) {
+  const start = sampleTree(roots);
   let peakRssBytes = start.rssBytes;
   const timer = setInterval(() => {
-    peakRssBytes = Math.max(peakRssBytes, sampleTree(rootPid).rssBytes);
+    peakRssBytes = Math.max(peakRssBytes, sampleTree(roots).rssBytes);
   }, intervalMs);
   return {
     stop(): { cpuSeconds: number; peakRssBytes: number } {
       clearInterval(timer);
-      const end = sampleTree(rootPid);
+      const end = sampleTree(roots);
       return { cpuSeconds: end.cpuSeconds - start.cpuSeconds, peakRssBytes: Math.max(peakRssBytes, end.rssBytes) };
     },
   };

@@ -65,6 +65,8 @@ export type Config = {
   logLevel: LogLevel;
   auditRetentionDays: number;
   mfa: MfaSettings;
+  /** Email delivery and the mailed links: see docs/email.md. */
+  mail: MailSettings;
 };
 
 /** Second factors (docs/mfa.md); see "Second factors" in docs/security.md. */
@@ -73,6 +75,32 @@ export type MfaSettings = {
   policy: 'optional' | 'required';
   /** TOTP codes accepted from this many 30-second steps before or after now (RFC 6238 §5.2), 0 to 2. */
   totpDriftSteps: number;
+};
+
+/** SMTP_URL, EMAIL_FROM and the outbox's retries; the links people are mailed, sign-up and verification. */
+export type MailSettings = {
+  /** null: no SMTP server (development): mails are written to the log instead. */
+  smtpUrl: string | null;
+  emailFrom: string;
+  /** Connecting, the greeting and every wait for the SMTP server give up after this long. */
+  smtpTimeoutMs: number;
+  /** Deliveries tried per mail before it is `failed`; the n-th retry waits retryBaseSeconds·2^(n-1), at most retryMaxSeconds. */
+  maxAttempts: number;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+  inviteTtlSeconds: number;
+  passwordResetTtlSeconds: number;
+  emailVerificationTtlSeconds: number;
+  /** Whether the login page offers "Forgot your password?". */
+  isPasswordResetEnabled: boolean;
+  /** Requests of reset links for one address, and from one IP, per hour (the sign-up form counts per IP too). */
+  resetsPerAddressPerHour: number;
+  resetsPerIpPerHour: number;
+  registration: 'open' | 'closed';
+  /** Sign-up is limited to these domains (lower case); empty: any. */
+  registrationEmailDomains: string[];
+  /** A self-registered account signs in to apps only once its address is verified. */
+  requireVerifiedEmail: boolean;
 };
 
 /** How hard the hosted login form pushes back on guessing; see "Credential attacks" in docs/security.md. */
@@ -242,6 +270,72 @@ function readMfa(env: Env, problems: string[]): MfaSettings {
   };
 }
 
+/** EMAIL_FROM: an address, or `Name <address>`, on one line. */
+function readEmailFrom(env: Env, hasSmtp: boolean, problems: string[]): string {
+  const raw = env.EMAIL_FROM;
+  if (!raw) {
+    if (hasSmtp) problems.push('EMAIL_FROM is required with SMTP_URL (e.g. "Latchkey <login@example.com>")');
+    return 'Latchkey <latchkey@localhost>';
+  }
+  if (!/^([^\r\n<>@,;"]*<[^\s<>@,;"]+@[^\s<>@,;"]+>|[^\s<>@,;"]+@[^\s<>@,;"]+)$/.test(raw.trim())) {
+    problems.push(`EMAIL_FROM must be an address or "Name <address>", got "${raw}"`);
+  }
+  return raw.trim();
+}
+
+function readSmtpUrl(env: Env, problems: string[]): string | null {
+  const raw = env.SMTP_URL;
+  if (!raw) return null;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    // The URL may hold a password: only its shape is described.
+  }
+  const tls = url?.searchParams.get('tls');
+  if (!url || (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') || !url.hostname) {
+    problems.push('SMTP_URL must look like smtp://user:password@host:587 or smtps://user:password@host:465');
+  } else if (tls !== null && (tls !== 'false' || url.protocol !== 'smtp:')) {
+    problems.push('SMTP_URL takes only ?tls=false, and only with smtp:// (a local relay without STARTTLS)');
+  }
+  return raw;
+}
+
+function readRegistrationDomains(env: Env): string[] {
+  return (env.REGISTRATION_EMAIL_DOMAINS ?? '').split(',').map((domain) => domain.trim().toLowerCase().replace(/^@/, '')).filter(Boolean);
+}
+
+function readMail(env: Env, isProduction: boolean, problems: string[]): MailSettings {
+  const smtpUrl = readSmtpUrl(env, problems);
+  const registration = env.REGISTRATION || 'closed';
+  if (registration !== 'open' && registration !== 'closed') problems.push(`REGISTRATION must be open or closed, got "${registration}"`);
+  // Without SMTP_URL mail goes to the log: fine in development, a lost mail (and a link in the log) in production.
+  const canMail = smtpUrl !== null || !isProduction;
+  const isPasswordResetEnabled = readBoolean(env, 'PASSWORD_RESET', canMail, problems);
+  if (!canMail && isPasswordResetEnabled) problems.push('PASSWORD_RESET=true needs SMTP_URL when NODE_ENV=production');
+  if (!canMail && registration === 'open') problems.push('REGISTRATION=open needs SMTP_URL when NODE_ENV=production');
+  const retryBaseSeconds = readPositiveInteger(env, 'MAIL_RETRY_BASE_SECONDS', 30, problems, 86400);
+  const retryMaxSeconds = readPositiveInteger(env, 'MAIL_RETRY_MAX_SECONDS', 3600, problems, 7 * 86400);
+  if (retryMaxSeconds < retryBaseSeconds) problems.push(`MAIL_RETRY_MAX_SECONDS (${retryMaxSeconds}) must be at least MAIL_RETRY_BASE_SECONDS (${retryBaseSeconds})`);
+  return {
+    smtpUrl,
+    emailFrom: readEmailFrom(env, smtpUrl !== null, problems),
+    smtpTimeoutMs: readPositiveInteger(env, 'SMTP_TIMEOUT', 30, problems, 600) * 1000,
+    maxAttempts: readPositiveInteger(env, 'MAIL_MAX_ATTEMPTS', 8, problems, 100),
+    retryBaseSeconds,
+    retryMaxSeconds,
+    inviteTtlSeconds: readPositiveInteger(env, 'INVITE_TTL', 7 * 86400, problems, 90 * 86400),
+    passwordResetTtlSeconds: readPositiveInteger(env, 'PASSWORD_RESET_TTL', 1800, problems, 86400),
+    emailVerificationTtlSeconds: readPositiveInteger(env, 'EMAIL_VERIFICATION_TTL', 86400, problems, 30 * 86400),
+    isPasswordResetEnabled,
+    resetsPerAddressPerHour: readPositiveInteger(env, 'PASSWORD_RESET_MAX_PER_ADDRESS_PER_HOUR', 3, problems, 1000),
+    resetsPerIpPerHour: readPositiveInteger(env, 'PASSWORD_RESET_MAX_PER_IP_PER_HOUR', 30, problems, 1_000_000),
+    registration: registration === 'open' ? 'open' : 'closed',
+    registrationEmailDomains: readRegistrationDomains(env),
+    requireVerifiedEmail: readBoolean(env, 'REQUIRE_VERIFIED_EMAIL', true, problems),
+  };
+}
+
 /** The only reader of process.env: parses every variable and reports every problem at once. */
 export function loadConfig(env: Env): Config {
   const problems: string[] = [];
@@ -283,6 +377,7 @@ export function loadConfig(env: Env): Config {
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
     mfa: readMfa(env, problems),
+    mail: readMail(env, isProduction, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -10,7 +10,12 @@ import type { Config } from './config.js';
 import { migrateDatabase, openDatabase } from './database.js';
 import { createLogger } from './logger.js';
 import { createSecondFactors, type SecondFactors } from './mfa/second-factors.js';
+import { createMail, type Mail } from './mail/outbox.js';
+import { createMailSender, type MailSender } from './mail/sender.js';
+import { createMailTemplates } from './mail/templates.js';
+import { createLogTransport, createSmtpTransport } from './mail/transport.js';
 import { createMaintenance, type Maintenance } from './maintenance.js';
+import { createRecovery, type Recovery } from './recovery/recovery.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
 import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
 import { createApis, type Apis } from './registry/apis.js';
@@ -18,7 +23,10 @@ import { createClients, type Clients } from './registry/clients.js';
 import { createApiStore } from './store/apis.js';
 import { createAuditEventStore, type AuditEventStore } from './store/audit-events.js';
 import { createClientStore } from './store/clients.js';
+import { createAccountTokenStore } from './store/account-tokens.js';
 import { createCounterStore } from './store/counters.js';
+import { createOutboxStore } from './store/mail-outbox.js';
+import { createTransactions, type Transactions } from './store/transactions.js';
 import { createOidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
 import { createSecondFactorStore } from './store/second-factors.js';
@@ -37,6 +45,14 @@ export type Services = {
   secondFactors: SecondFactors;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
+  /** The mail outbox: `mail.enqueue(message, trx?)` queues a mail, in the caller's transaction when given. */
+  mail: Mail;
+  /** Delivers the outbox (the server starts it with the maintenance timers; close() stops it). */
+  mailSender: MailSender;
+  /** Password reset, invitations, email verification and sign-up (the flows through a person's mailbox). */
+  recovery: Recovery;
+  /** Runs work in one database transaction (`transactions.run(async (trx) => …)`), for a change and its mail. */
+  transactions: Transactions;
   /** The purge and the timers a server runs (it starts them). */
   maintenance: Maintenance;
   /** This process's thread pool and how many password hashes run on it at once (the start-up line reports it). */
@@ -90,24 +106,37 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
-      config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, isDatabaseReachable: () => database.isReachable(),
+      config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, recovery, isDatabaseReachable: () => database.isReachable(),
     }),
   });
+  const transactions = createTransactions(database);
+  const passwordPolicy = createPasswordPolicy({ minLength: config.passwordMinLength });
   const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
-  const accounts = createAccounts({
-    users,
-    sessions,
-    passwordPolicy: createPasswordPolicy({ minLength: config.passwordMinLength }),
-    hasher: createPasswordHasher({ concurrency: threadPool.hashingConcurrency, queueLength: config.passwordHashQueueLength }),
-    logger,
+  const hasher = createPasswordHasher({ concurrency: threadPool.hashingConcurrency, queueLength: config.passwordHashQueueLength });
+  const accounts = createAccounts({ users, sessions, passwordPolicy, transactions, hasher, logger });
+  const outbox = createOutboxStore(database);
+  const accountTokens = createAccountTokenStore(database);
+  // Mailed links derive from the issuer (never from a request's Host); the CLI has only the configured one.
+  const issuer = () => providerHost.issuer() ?? `http://localhost:${config.port}`;
+  const mailSender = createMailSender({
+    outbox, audit, logger, now, settings: config.mail,
+    transport: config.mail.smtpUrl
+      ? createSmtpTransport({ smtpUrl: config.mail.smtpUrl, from: config.mail.emailFrom, timeoutMs: config.mail.smtpTimeoutMs, messageIdDomain: () => new URL(issuer()).hostname })
+      : createLogTransport(logger, { isProduction: config.isProduction }),
   });
+  const mail = createMail({ outbox, templates: createMailTemplates(), issuer, now, onQueued: () => mailSender.wake() });
+  const recovery = createRecovery({ config, accounts, users, hasher, tokens: accountTokens, counters, mail, transactions, audit, logger, now });
   const maintenance = createMaintenance({
-    config, sessions, auditEvents, providerHost, logger,
+    config, sessions, auditEvents, providerHost, logger, mailSender,
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
+    deleteFinishedMails: (before, batchSize) => outbox.deleteFinishedBefore(before, batchSize),
+    deleteExpiredAccountTokens: (at, batchSize) => accountTokens.deleteExpired(at, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, providerHost, maintenance, threadPool,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, providerHost, maintenance, threadPool, mail, mailSender, transactions, recovery,
     async close() {
+      await recovery.settled();
+      await mailSender.stop();
       await audit.settled();
       await database.destroy();
       // stdout is written asynchronously; the last lines must be out before the process exits.

@@ -19,8 +19,11 @@ export type Views = {
 
 const viewsDir = fileURLToPath(new URL('../views/', import.meta.url));
 
-/** Compiles each pug template once, on first use; reads every catalogue once. */
-export function createViews(): Views {
+/**
+ * Compiles each pug template once, on first use; reads every catalogue once. `globals` are locals every page gets
+ * (which optional links the login page shows).
+ */
+export function createViews(globals: Record<string, unknown> = {}): Views {
   const compiled = new Map<string, pug.compileTemplate>();
   const english = loadCatalogue('en');
   const translators = new Map<string, Translate>(supportedLanguages.map((language) => [
@@ -44,7 +47,7 @@ export function createViews(): Views {
         ctx.vary('Accept-Language');
         ctx.set('Content-Language', t.language);
       }
-      return template({ ...locals, t, lang: t.language });
+      return template({ ...globals, ...locals, t, lang: t.language });
     },
     speakRequestLanguage: (ctx, next) => answering.run(ctx, next),
     languageOf: requestLanguage,

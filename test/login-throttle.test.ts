@@ -250,7 +250,7 @@ describe('the throttle on the shared counter store', () => {
     expect(results.filter((result) => result.isWithin)).toHaveLength(7);
     expect(results.filter((result) => !result.isWithin).every((result) => result.endsAt === time + minute)).toBe(true);
     expect(await first.count('shared', time)).toBe(7);
-    await second.refund('shared', time);
+    await second.refund(['shared'], time);
     expect((await first.reserve('shared', { limit: 7, windowMs: minute }, time)).isWithin).toBe(true);
     expect((await first.reserve('shared', { limit: 7, windowMs: minute }, time + minute)).isWithin).toBe(true);
     expect(await second.count('shared', time + minute)).toBe(1);

@@ -95,7 +95,7 @@ describe('password hash upgrades', () => {
     const email = `weak-${id}@example.com`;
     await users.insert({
       id, email, emailSkeleton: emailSkeleton(email), emailVerified: true, passwordHash: await argon2.hash(password, weakOptions), givenName: null, familyName: null,
-      isActive: true, isAdmin: false, createdAt: Date.now(), updatedAt: Date.now(),
+      isActive: true, isAdmin: false, isSelfRegistered: false, createdAt: Date.now(), updatedAt: Date.now(),
     });
     return { users, id, email };
   }

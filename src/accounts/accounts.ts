@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Transaction, Transactions } from '../store/transactions.js';
 import { DuplicateEmailError, type User, type UserStore } from '../store/users.js';
 import { UserFacingError } from '../user-facing-error.js';
 import { emailProblem, emailSkeleton, normalizeEmail } from './email.js';
@@ -22,13 +23,19 @@ function checkEmail(email: string): string {
   return normalized;
 }
 
+/** The password hash of an account that has no password yet (invited, `users invite`): nothing matches it. */
+export const noPassword = '';
+
 export type NewUser = {
   email: string;
-  password: string;
+  /** None: the account has no password yet (an invitation sets it). */
+  password?: string;
   givenName?: string;
   familyName?: string;
   isAdmin?: boolean;
   emailVerified?: boolean;
+  /** Created through the sign-up page (REQUIRE_VERIFIED_EMAIL). */
+  isSelfRegistered?: boolean;
 };
 
 export type Accounts = ReturnType<typeof createAccounts>;
@@ -37,9 +44,9 @@ export type Accounts = ReturnType<typeof createAccounts>;
 export type UserLogout = { user: User; logout: LogoutReport };
 
 export function createAccounts(deps: {
-  users: UserStore; sessions: Sessions; passwordPolicy: PasswordPolicy; hasher: PasswordHasher; logger: Logger; now?: () => number;
+  users: UserStore; sessions: Sessions; passwordPolicy: PasswordPolicy; hasher: PasswordHasher; transactions: Transactions; logger: Logger; now?: () => number;
 }) {
-  const { users, sessions, passwordPolicy, hasher, logger } = deps;
+  const { users, sessions, passwordPolicy, hasher, transactions, logger } = deps;
   const now = deps.now ?? Date.now;
   let decoyHash: Promise<string> | undefined;
 
@@ -90,7 +97,8 @@ export function createAccounts(deps: {
       // The policy counts code points; one is at most two UTF-16 units.
       if (password.length > 2 * maximumPasswordLength) return undefined;
       const user = await users.findByEmail(normalizeEmail(email));
-      if (!user) {
+      // An invited account has no password until its invitation is accepted; it costs the same as an unknown one.
+      if (!user || user.passwordHash === noPassword) {
         // A decoy that could not be made (hashing was busy) is made again by the next attempt.
         decoyHash ??= hasher.hash(randomBytes(16).toString('hex')).catch((error: unknown) => {
           decoyHash = undefined;
@@ -111,10 +119,11 @@ export function createAccounts(deps: {
       return user?.isActive ? user : undefined;
     },
 
-    async create(input: NewUser): Promise<User> {
+    /** In `trx` when given (with the link and the mail that go with the new account). */
+    async create(input: NewUser, trx?: Transaction): Promise<User> {
       const email = checkEmail(input.email);
       const skeleton = emailSkeleton(email);
-      checkPassword(input.password);
+      if (input.password !== undefined) checkPassword(input.password);
       await refuseLookAlike(email, skeleton);
       const timestamp = now();
       const user: User = {
@@ -122,16 +131,17 @@ export function createAccounts(deps: {
         email,
         emailSkeleton: skeleton,
         emailVerified: input.emailVerified ?? false,
-        passwordHash: await hasher.hash(input.password),
+        passwordHash: input.password === undefined ? noPassword : await hasher.hash(input.password),
         givenName: input.givenName ?? null,
         familyName: input.familyName ?? null,
         isActive: true,
         isAdmin: input.isAdmin ?? false,
+        isSelfRegistered: input.isSelfRegistered ?? false,
         createdAt: timestamp,
         updatedAt: timestamp,
       };
       try {
-        await users.insert(user);
+        await users.insert(user, trx);
       } catch (error) {
         // The skeleton is unique too: a look-alike created at the same moment loses here, and says so.
         if (!(error instanceof DuplicateEmailError)) throw error;
@@ -188,12 +198,35 @@ export function createAccounts(deps: {
       return { user: { ...user, isActive: false }, logout };
     },
 
+    /** The reason this password may not be set, or undefined (checked before a mailed link is used up). */
+    passwordProblem(password: string): string | undefined {
+      return passwordPolicy.problem(password);
+    },
+
     /** Sets a new password and, as after any credential reset, ends every session and token of the user. */
     async setPassword(email: string, password: string): Promise<UserLogout> {
-      checkPassword(password);
       const user = await requireUser(email);
-      await users.update(user.id, { passwordHash: await hasher.hash(password), updatedAt: now() });
-      return { user, logout: await sessions.endAll(user.id) };
+      return (await changePassword(user, password))!;
     },
+
+    changePassword,
   };
+
+  /**
+   * The one way a password is replaced (the CLI's set-password, a reset link, an invitation): the policy, the hash,
+   * and then — as after any credential reset — every session, grant and token of the user ends, with back-channel
+   * logout. `within(trx)` runs in the transaction that stores the hash (a mailed link used up, the mail that
+   * announces the change); when it returns false, nothing is changed and undefined is returned.
+   */
+  async function changePassword(user: User, password: string, within?: (trx: Transaction) => Promise<boolean>, changes: Partial<User> = {}): Promise<UserLogout | undefined> {
+    checkPassword(password);
+    const passwordHash = await hasher.hash(password);
+    const isChanged = await transactions.run(async (trx) => {
+      if (within && !(await within(trx))) return false;
+      await users.update(user.id, { ...changes, passwordHash, updatedAt: now() }, trx);
+      return true;
+    });
+    if (!isChanged) return undefined;
+    return { user: { ...user, ...changes, passwordHash }, logout: await sessions.endAll(user.id) };
+  }
 }

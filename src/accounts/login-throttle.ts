@@ -77,7 +77,7 @@ export function createLoginThrottle(deps: { counters: CounterStore; settings: Lo
     const granted = results.filter((result): result is Taken => result.reservation.isWithin);
     taken.push(...granted);
     if (granted.length === results.length) return undefined;
-    await Promise.all(taken.map(({ counter }) => counters.refund(counter.key, at)));
+    await counters.refund(taken.map(({ counter }) => counter.key), at);
     return longest(results.filter((result) => !result.reservation.isWithin).map(({ counter, reservation }) => toLock(counter.scope, reservation.endsAt, at)));
   }
 
@@ -117,9 +117,8 @@ export function createLoginThrottle(deps: { counters: CounterStore; settings: Lo
           async succeeded() {
             const refunds = taken.filter(({ counter }) => counter.isFailureCount && counter.scope !== 'pair');
             await Promise.all([
-              counters.clear(key.pair),
-              counters.clear(key.pairLocks),
-              ...refunds.map(({ counter }) => counters.refund(counter.key, now())),
+              counters.clear([key.pair, key.pairLocks]),
+              counters.refund(refunds.map(({ counter }) => counter.key), now()),
             ]);
           },
           async failed() {
@@ -131,7 +130,7 @@ export function createLoginThrottle(deps: { counters: CounterStore; settings: Lo
             return longest(filled.map(({ counter, reservation }) => toLock(counter.scope, reservation.endsAt, failedAt)));
           },
           async abandoned() {
-            await Promise.all(taken.map(({ counter }) => counters.refund(counter.key, now())));
+            await counters.refund(taken.map(({ counter }) => counter.key), now());
           },
         },
       };

@@ -7,6 +7,7 @@ import { apiCommands } from './apis.js';
 import { clientCommands } from './clients.js';
 import { eventsCommand } from './events.js';
 import { keyCommands } from './keys.js';
+import { mailCommands } from './mail.js';
 import { createOutput, UsageError, type Io, type Output, type Values } from './output.js';
 import { secondFactorCommands } from './second-factors.js';
 import { userCommands } from './users.js';
@@ -14,6 +15,7 @@ import { userCommands } from './users.js';
 export const usage = `usage: latchkey <command> [options] [--json]
 
   users create --email E (--password-stdin | --password P) [--given-name G] [--family-name F] [--admin] [--email-verified]
+  users invite --email E [--given-name G] [--family-name F] [--admin]
   users list
   users disable --email E
   users enable --email E
@@ -37,6 +39,7 @@ export const usage = `usage: latchkey <command> [options] [--json]
   keys list
   keys rotate [--now]
   keys retire --kid=KID
+  mail list [--limit N]
   events [--email E] [--since 2026-01-31T12:00:00Z|30m|12h|7d] [--limit N]
 
 --password-stdin reads the password from the first line of standard input (typed without echo at a terminal):
@@ -52,6 +55,7 @@ const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
   users: { ...userCommands, ...secondFactorCommands },
   clients: clientCommands,
   apis: apiCommands,
+  mail: mailCommands,
 };
 
 

@@ -70,6 +70,21 @@ export const userCommands = {
       out.result(publicUser(user), [`created user ${user.email} (sub ${user.id})`]);
     },
   },
+  invite: {
+    options: { email: { type: 'string' }, 'given-name': { type: 'string' }, 'family-name': { type: 'string' }, admin: { type: 'boolean' } },
+    async run(values: Values, { recovery }: Services, out: Output) {
+      const { user, isResent } = await recovery.invitations.invite({
+        email: required(values, 'email'),
+        givenName: values['given-name'] as string | undefined,
+        familyName: values['family-name'] as string | undefined,
+        isAdmin: values.admin === true,
+        actor: actor(),
+      });
+      out.result({ ...publicUser(user), isResent }, [isResent
+        ? `sent ${user.email} a new invitation link (the previous one no longer works)`
+        : `invited ${user.email} (sub ${user.id}): a link to choose a password is on its way`]);
+    },
+  },
   list: {
     options: {},
     async run(_values: Values, { accounts }: Services, out: Output) {

@@ -43,6 +43,6 @@ export function limitCodeGuessing(deps: { counters: CounterStore; maxPerMinute: 
     await next();
     // oidc-provider holds the device code once the user code matched one that can still be used.
     const found = (ctx as Context & { oidc?: { entities?: { DeviceCode?: unknown } } }).oidc?.entities?.DeviceCode;
-    if (found) await counters.refund(key, now());
+    if (found) await counters.refund([key], now());
   };
 }

@@ -7,6 +7,7 @@ import { HashingBusyError } from '../accounts/passwords.js';
 import type { Audit } from '../audit.js';
 import type { SecondFactorStep } from '../mfa/sign-in-step.js';
 import type { Message } from '../i18n/catalogues.js';
+import type { User } from '../store/users.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
 import { formField, type InteractionDetails } from './form.js';
@@ -27,8 +28,12 @@ function auditedEmail(email: string): string | null {
   return emailShaped(email) ?? null;
 }
 
+/** REQUIRE_VERIFIED_EMAIL (recovery/email-gate.ts): shows "check your inbox" and returns true for a held person. */
+export type HoldUnverified = (ctx: Context, user: User, uid: string) => Promise<boolean>;
+
 export function createLogin(deps: {
-  provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf; secondFactor: Pick<SecondFactorStep, 'afterPassword'>;
+  provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf;
+  secondFactor: Pick<SecondFactorStep, 'afterPassword'>; holdUnverified: HoldUnverified;
 }) {
   const { provider, accounts, throttle, audit, views, csrf } = deps;
 
@@ -100,6 +105,13 @@ export function createLogin(deps: {
           return;
         }
         render(ctx, details, { email, error: failedSignIn, name: await clientName(details.params.client_id) });
+        return;
+      }
+      // REQUIRE_VERIFIED_EMAIL: a self-registered person whose address is not verified yet sees "check your inbox".
+      // Such a person has no second factor to ask for: setting one up needs a finished sign-in (or, with
+      // MFA=required, happens inside one, after this point).
+      if (await deps.holdUnverified(ctx, user, details.uid)) {
+        await attempt.succeeded();
         return;
       }
       void audit.record({ type: 'sign_in.success', ...who, accountId: user.id, email: user.email });

@@ -16,11 +16,11 @@ import type { Views } from '../views.js';
 import { createConsent } from './consent.js';
 import { createCsrf } from './csrf.js';
 import { BadFormError, type InteractionDetails } from './form.js';
-import { createLogin } from './login.js';
+import { createLogin, type HoldUnverified } from './login.js';
 
 type Deps = {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string;
-  secondFactors: SecondFactors; mfaPolicy: MfaSettings['policy'];
+  secondFactors: SecondFactors; mfaPolicy: MfaSettings['policy']; holdUnverified: HoldUnverified;
 };
 
 /**
@@ -64,7 +64,7 @@ export function createInteractionRoutes(deps: Deps) {
     provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit: deps.audit, views, csrf,
     policy: deps.mfaPolicy, issuer: provider.issuer,
   });
-  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor });
+  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor, holdUnverified: deps.holdUnverified });
   const consent = createConsent({ provider, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 

@@ -11,6 +11,11 @@ import { createAccountSecurityRoutes } from '../mfa/account-security.js';
 import { createInteractionPolicy } from '../mfa/interaction-policy.js';
 import { acrValues } from '../mfa/requirement.js';
 import type { SecondFactors } from '../mfa/second-factors.js';
+import { createEmailGate } from '../recovery/email-gate.js';
+import { createPageCsrf } from '../recovery/page-csrf.js';
+import type { Recovery } from '../recovery/recovery.js';
+import { createReturnToSignIn } from '../recovery/return-to-sign-in.js';
+import { createRecoveryRoutes } from '../recovery/routes.js';
 import type { Clients } from '../registry/clients.js';
 import { bindRequestsToIssuer, refuseOtherHosts } from '../issuer-origin.js';
 import { securityHeaders } from '../security-headers.js';
@@ -27,7 +32,7 @@ import { createProviderPages } from './pages.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
 import { handleServerErrors } from './server-errors.js';
-import { serveStaticDocuments } from './static-documents.js';
+import { answerInFrontOfKoa, createStaticDocuments } from './static-documents.js';
 
 export type AppDeps = {
   config: Config;
@@ -41,6 +46,7 @@ export type AppDeps = {
   counters: CounterStore;
   now: () => number;
   secondFactors: SecondFactors;
+  recovery: Recovery;
   isDatabaseReachable: () => Promise<boolean>;
 };
 
@@ -51,7 +57,7 @@ export type AppDeps = {
  */
 export function createAppBuilder(deps: AppDeps): BuildProvider {
   const { config, logger, audit } = deps;
-  const views = createViews();
+  const views = createViews({ passwordResetEnabled: deps.recovery.passwordReset !== undefined, registrationOpen: deps.recovery.signUp !== undefined });
   const pages = createProviderPages(views);
   const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients });
   const findAccount = createFindAccount(deps.accounts);
@@ -59,7 +65,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const interactionPolicy = createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor });
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
-  const staticDocuments = {
+  const documents = {
     '/.well-known/openid-configuration': { maxAgeSeconds: 3600 },
     '/.well-known/jwks.json': { maxAgeSeconds: Math.max(0, config.keysActivationDelaySeconds - config.keysReloadIntervalSeconds) },
   };
@@ -79,16 +85,23 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     useDeviceFlowLimits(provider, { counters: deps.counters, settings: config.deviceFlow, views, now: deps.now });
-    provider.use(serveStaticDocuments(staticDocuments));
+    const staticDocuments = createStaticDocuments({ documents, issuer, trustsProxy: provider.proxy });
+    provider.use(staticDocuments.middleware);
+    answerInFrontOfKoa(provider, staticDocuments.answer);
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
+    const isHttps = issuer.startsWith('https:');
+    const csrf = createPageCsrf({ key: cookieSecrets.csrfKey, isHttps });
+    const returnTo = createReturnToSignIn({ isHttps, ttlSeconds: config.interactionTtlSeconds });
+    const emailGate = createEmailGate({ verification: deps.recovery.verification, views, csrf, returnTo, audit, key: cookieSecrets.csrfKey, now: deps.now });
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
-      secondFactors: deps.secondFactors, mfaPolicy: config.mfa.policy,
+      secondFactors: deps.secondFactors, mfaPolicy: config.mfa.policy, holdUnverified: emailGate.hold,
     }));
     provider.use(createAccountSecurityRoutes({
       provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,
       csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy,
     }));
+    provider.use(createRecoveryRoutes({ ...deps.recovery, views, csrf, returnTo, emailGate }));
     return provider;
   };
 }

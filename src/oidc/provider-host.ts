@@ -15,6 +15,8 @@ export type ProviderHost = {
   ensureKeys(): Promise<void>;
   /** The issuer, once it is known: a server on PORT=0 without ISSUER learns it from the port it bound. */
   useIssuer(issuer: string): void;
+  /** The issuer known now (null: not yet); every URL Latchkey mails derives from it. */
+  issuer(): string | null;
   /** The provider to use now; the first call builds it. */
   current(): Promise<Provider>;
   /**
@@ -65,6 +67,8 @@ export function createProviderHost(deps: {
     useIssuer(known) {
       issuer = known;
     },
+
+    issuer: () => issuer,
 
     current() {
       if (!serving) {

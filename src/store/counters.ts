@@ -17,6 +17,9 @@ const tableName = 'login_throttle';
 
 type CounterRow = { points: number; expire: number };
 
+/** `?, ?, …`: one placeholder per key of a short list (a few counters of one request). */
+const placeholders = (keys: string[]) => keys.map(() => '?').join(', ');
+
 /** The limit of a counter that only counts: the largest `integer` of PostgreSQL, which the column is. */
 const uncapped = 2_147_483_647;
 
@@ -66,9 +69,13 @@ export function createCounterStore(database: Database) {
       await reserve(key, { limit: uncapped, windowMs }, now);
     },
 
-    /** Gives back one reservation of a window that is still running (an attempt that should not count after all). */
-    async refund(key: string, now: number): Promise<void> {
-      await statements.run(`update ${tableName} set points = points - 1 where key = ? and expire > ? and points > 0`, [key, now]);
+    /**
+     * Gives back one reservation in each of the counters whose window is still running (an attempt that should not
+     * count after all), in one statement.
+     */
+    async refund(keys: string[], now: number): Promise<void> {
+      if (keys.length === 0) return;
+      await statements.run(`update ${tableName} set points = points - 1 where key in (${placeholders(keys)}) and expire > ? and points > 0`, [...keys, now]);
     },
 
     /** The reservations in the counter's running window (0 when there is none). */
@@ -77,9 +84,10 @@ export function createCounterStore(database: Database) {
       return row ? Number(row.points) : 0;
     },
 
-    /** Forgets a counter (a successful sign-in forgets its pair's failures). */
-    async clear(key: string): Promise<void> {
-      await statements.run(`delete from ${tableName} where key = ?`, [key]);
+    /** Forgets counters, in one statement (a successful sign-in forgets its pair's failures and locks). */
+    async clear(keys: string[]): Promise<void> {
+      if (keys.length === 0) return;
+      await statements.run(`delete from ${tableName} where key in (${placeholders(keys)})`, keys);
     },
 
     /** Deletes counters whose window ended before `now`, at most `batchSize`; returns how many. */

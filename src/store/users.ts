@@ -1,5 +1,6 @@
 import { isStorableText, isUniqueViolation, type Database } from '../database.js';
 import { rowByColumn } from './prepared-statements.js';
+import type { Transaction } from './transactions.js';
 
 export type User = {
   id: string;
@@ -12,6 +13,8 @@ export type User = {
   familyName: string | null;
   isActive: boolean;
   isAdmin: boolean;
+  /** Created through the sign-up page (migration 0010). */
+  isSelfRegistered: boolean;
   createdAt: number;
   updatedAt: number;
 };
@@ -26,6 +29,7 @@ type UserRow = {
   family_name: string | null;
   is_active: boolean | number;
   is_admin: boolean | number;
+  is_self_registered: boolean | number;
   created_at: number | string;
   updated_at: number | string;
 };
@@ -48,6 +52,7 @@ function fromRow(row: UserRow): User {
     familyName: row.family_name,
     isActive: Boolean(row.is_active),
     isAdmin: Boolean(row.is_admin),
+    isSelfRegistered: Boolean(row.is_self_registered),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -64,6 +69,7 @@ function toRow(user: Partial<User>): Partial<UserRow> {
     family_name: user.familyName,
     is_active: user.isActive,
     is_admin: user.isAdmin,
+    is_self_registered: user.isSelfRegistered,
     created_at: user.createdAt,
     updated_at: user.updatedAt,
   };
@@ -97,16 +103,17 @@ export function createUserStore(database: Database) {
       const rows = await knex<UserRow>('users').orderBy('email');
       return rows.map(fromRow);
     },
-    async insert(user: User): Promise<void> {
+    /** In `trx` when given (with the mail or link that goes with the new account). */
+    async insert(user: User, trx?: Transaction): Promise<void> {
       try {
-        await knex('users').insert(toRow(user));
+        await (trx ?? knex)('users').insert(toRow(user));
       } catch (error) {
         if (isUniqueViolation(error)) throw new DuplicateEmailError(user.email);
         throw error;
       }
     },
-    async update(id: string, changes: Partial<Omit<User, 'id' | 'createdAt'>>): Promise<void> {
-      await knex('users').where({ id }).update(toRow(changes));
+    async update(id: string, changes: Partial<Omit<User, 'id' | 'createdAt'>>, trx?: Transaction): Promise<void> {
+      await (trx ?? knex)('users').where({ id }).update(toRow(changes));
     },
     /** Deletes the user row; rows that belong to the user go with it (their tables reference users ON DELETE CASCADE). */
     async delete(id: string): Promise<boolean> {

@@ -15,6 +15,13 @@ import { createTestDatabase } from './database.js';
  */
 export type TestServer = RunningServer & { config: Config; dir: string; database: Knex; connection: Database };
 
+/** Mail settings of a test server: no SMTP server (mails go to the log) unless a test gives one (test/support/smtp.ts). */
+export const testMailSettings: Config['mail'] = {
+  smtpUrl: null, emailFrom: 'Latchkey <login@example.com>', smtpTimeoutMs: 2000, maxAttempts: 5, retryBaseSeconds: 30, retryMaxSeconds: 3600,
+  inviteTtlSeconds: 7 * 86400, passwordResetTtlSeconds: 1800, emailVerificationTtlSeconds: 86400, isPasswordResetEnabled: true,
+  resetsPerAddressPerHour: 3, resetsPerIpPerHour: 1_000_000, registration: 'closed', registrationEmailDomains: [], requireVerifiedEmail: true,
+};
+
 /**
  * A real Latchkey on an ephemeral port with its own database (a SQLite file, or a fresh PostgreSQL database when
  * TEST_DATABASE_URL is set) and keys in a temp dir.
@@ -63,6 +70,7 @@ export async function startTestServer(
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
     mfa: { policy: 'optional', totpDriftSteps: 1 },
+    mail: testMailSettings,
     ...overrides,
   };
   const server = await startServer(config, options);

@@ -1,0 +1,67 @@
+import { AccountError, noPassword, type Accounts } from '../accounts/accounts.js';
+import type { Audit } from '../audit.js';
+import type { MailSettings } from '../config.js';
+import type { Mail } from '../mail/outbox.js';
+import type { Transaction, Transactions } from '../store/transactions.js';
+import type { User } from '../store/users.js';
+import type { AccountLinks } from './links.js';
+import type { LinkOutcome } from './password-reset.js';
+
+export type Invitations = ReturnType<typeof createInvitations>;
+
+export type Invitation = { email: string; givenName?: string; familyName?: string; isAdmin?: boolean; actor: string };
+
+/**
+ * `latchkey users invite`: the account is created without a password and the person is mailed a single-use link
+ * (INVITE_TTL) to choose one. Inviting an address whose account still has no password sends a new link, which
+ * replaces the previous one.
+ */
+export function createInvitations(deps: {
+  accounts: Accounts; links: AccountLinks; mail: Mail; transactions: Transactions; audit: Audit;
+  settings: Pick<MailSettings, 'inviteTtlSeconds' | 'smtpUrl'>; isProduction: boolean;
+}) {
+  const { accounts, links, mail, transactions, audit, settings } = deps;
+
+  async function sendLink(user: User, trx: Transaction): Promise<void> {
+    const token = await links.issue('invitation', user, settings.inviteTtlSeconds, trx);
+    await mail.enqueue({
+      to: user.email, subject: 'You are invited: choose your password', template: 'invitation',
+      locals: { link: `/invitation?token=${token}`, ttlDays: Math.round(settings.inviteTtlSeconds / 86400 * 10) / 10, givenName: user.givenName },
+    }, trx);
+  }
+
+  return {
+    async invite(input: Invitation): Promise<{ user: User; isResent: boolean }> {
+      if (deps.isProduction && !settings.smtpUrl) throw new AccountError('invitations are mailed: set SMTP_URL (and EMAIL_FROM) first');
+      const existing = await accounts.findByEmail(input.email);
+      if (existing && existing.passwordHash !== noPassword) {
+        throw new AccountError(`${existing.email} already has an account with a password; they can use "Forgot your password?"`);
+      }
+      const user = existing ?? undefined;
+      const invited = await transactions.run(async (trx) => {
+        const account = user ?? await accounts.create({
+          email: input.email, givenName: input.givenName, familyName: input.familyName, isAdmin: input.isAdmin,
+        }, trx);
+        await sendLink(account, trx);
+        return account;
+      });
+      void audit.record({ type: user ? 'user.invitation_resent' : 'user.invited', accountId: invited.id, email: invited.email, details: { actor: input.actor, isAdmin: invited.isAdmin } });
+      return { user: invited, isResent: user !== undefined };
+    },
+
+    async isValid(token: unknown): Promise<boolean> {
+      return (await links.find(token, 'invitation')) !== undefined;
+    },
+
+    /** Sets the first password through the link (used up in the same transaction); the link proved the address. */
+    async accept(token: string, password: string, ip: string): Promise<LinkOutcome> {
+      const link = await links.find(token, 'invitation');
+      const user = link && await accounts.findActive(link.userId);
+      if (!link || !user || link.email !== user.email) return { isDone: false };
+      const changed = await accounts.changePassword(user, password, async (trx) => (await links.consume(token, 'invitation', trx)) !== undefined, { emailVerified: true });
+      if (!changed) return { isDone: false };
+      void audit.record({ type: 'user.invitation_accepted', accountId: user.id, email: user.email, ip });
+      return { isDone: true, accountId: user.id, email: user.email };
+    },
+  };
+}
