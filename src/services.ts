@@ -13,6 +13,7 @@ import { createSecondFactors, type SecondFactors } from './mfa/second-factors.js
 import { createMail, type Mail } from './mail/outbox.js';
 import { createMailSender, type MailSender } from './mail/sender.js';
 import { createMailTemplates } from './mail/templates.js';
+import { createLanguages } from './i18n/languages.js';
 import { createLogTransport, createSmtpTransport } from './mail/transport.js';
 import { createMaintenance, type Maintenance } from './maintenance.js';
 import { createRecovery, type Recovery } from './recovery/recovery.js';
@@ -106,7 +107,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
-      config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, recovery, isDatabaseReachable: () => database.isReachable(),
+      config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, recovery, languages, isDatabaseReachable: () => database.isReachable(),
     }),
   });
   const transactions = createTransactions(database);
@@ -124,7 +125,9 @@ export async function openServices(config: Config, options: ServiceOptions = {})
       ? createSmtpTransport({ smtpUrl: config.mail.smtpUrl, from: config.mail.emailFrom, timeoutMs: config.mail.smtpTimeoutMs, messageIdDomain: () => new URL(issuer()).hostname })
       : createLogTransport(logger, { isProduction: config.isProduction }),
   });
-  const mail = createMail({ outbox, templates: createMailTemplates(), issuer, now, onQueued: () => mailSender.wake() });
+  // The pages and the mails a request causes speak the request's language (docs/translations.md).
+  const languages = createLanguages();
+  const mail = createMail({ outbox, templates: createMailTemplates(languages), issuer, now, onQueued: () => mailSender.wake() });
   const recovery = createRecovery({ config, accounts, users, hasher, tokens: accountTokens, counters, mail, transactions, audit, logger, now });
   const maintenance = createMaintenance({
     config, sessions, auditEvents, providerHost, logger, mailSender,

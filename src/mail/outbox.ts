@@ -8,7 +8,13 @@ import type { MailTemplates } from './templates.js';
  * (`issuerName` and `issuer` are added). `to` is an address Latchkey already holds for an account (normalised and
  * checked when the account was made), never parsed for more addresses.
  */
-export type MailMessage = { to: string; subject: string; template: string; locals?: Record<string, unknown> };
+export type MailMessage = {
+  to: string;
+  /** A catalogue key (locales/en.json), translated like the body. */
+  subject: string;
+  template: string;
+  locals?: Record<string, unknown>;
+};
 
 export type Mail = ReturnType<typeof createMail>;
 
@@ -33,8 +39,9 @@ export function createMail(deps: {
      */
     async enqueue(message: MailMessage, trx?: Transaction): Promise<string> {
       const issuer = deps.issuer();
-      const subject = oneLine(message.subject);
-      const { text, html } = templates.render(message.template, { ...message.locals, subject, issuer, issuerName: new URL(issuer).host });
+      const rendered = templates.render(message.template, message.subject, { ...message.locals, issuer, issuerName: new URL(issuer).host });
+      const { text, html } = rendered;
+      const subject = oneLine(rendered.subject);
       const id = randomUUID();
       await outbox.insert({ id, kind: message.template, recipient: message.to, subject, textBody: text, htmlBody: html, createdAt: now() }, trx);
       if (deps.onQueued) {

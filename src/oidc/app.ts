@@ -23,6 +23,7 @@ import { statefulRequestLimit } from '../stateful-request-limit.js';
 import type { CounterStore } from '../store/counters.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
 import { createViews } from '../views.js';
+import type { Languages } from '../i18n/languages.js';
 import { createAdapterFactory } from './adapter.js';
 import { anonymousWriteRoutes, limitAnonymousRequests } from './anonymous-requests.js';
 import { auditProviderEvents } from './audit-events.js';
@@ -47,6 +48,8 @@ export type AppDeps = {
   now: () => number;
   secondFactors: SecondFactors;
   recovery: Recovery;
+  /** The catalogues and the language of the request being answered (src/i18n/). */
+  languages: Languages;
   isDatabaseReachable: () => Promise<boolean>;
 };
 
@@ -57,7 +60,7 @@ export type AppDeps = {
  */
 export function createAppBuilder(deps: AppDeps): BuildProvider {
   const { config, logger, audit } = deps;
-  const views = createViews({ passwordResetEnabled: deps.recovery.passwordReset !== undefined, registrationOpen: deps.recovery.signUp !== undefined });
+  const views = createViews(deps.languages, { passwordResetEnabled: deps.recovery.passwordReset !== undefined, registrationOpen: deps.recovery.signUp !== undefined });
   const pages = createProviderPages(views);
   const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients });
   const findAccount = createFindAccount(deps.accounts);
@@ -77,7 +80,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
     bindRequestsToIssuer(provider, issuer);
-    provider.use(views.speakRequestLanguage);
+    provider.use(deps.languages.speakRequestLanguage);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
     provider.use(refuseOtherHosts({ issuer, openPaths: ['/healthz'], refuse: pages.refuse }));
     // Routes where an anonymous request makes Latchkey store a row: first bounded in size (which costs nothing and

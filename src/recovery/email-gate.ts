@@ -26,7 +26,7 @@ export function createEmailGate(deps: {
   function render(ctx: Context, accountId: string, email: string, isResent: boolean) {
     ctx.type = 'html';
     ctx.body = views.render('recovery/held', {
-      title: 'Check your inbox', email, isResent, csrf: csrf.fieldFor(ctx), ticket: tickets.issue(accountId, now() + ticketTtlMs),
+      title: 'recovery.inbox.heading', email, isResent, csrf: csrf.fieldFor(ctx), ticket: tickets.issue(accountId, now() + ticketTtlMs),
     });
   }
 

@@ -25,7 +25,7 @@ export function createInvitations(deps: {
   async function sendLink(user: User, trx: Transaction): Promise<void> {
     const token = await links.issue('invitation', user, settings.inviteTtlSeconds, trx);
     await mail.enqueue({
-      to: user.email, subject: 'You are invited: choose your password', template: 'invitation',
+      to: user.email, subject: 'mail.invitation.subject', template: 'invitation',
       locals: { link: `/invitation?token=${token}`, ttlDays: Math.round(settings.inviteTtlSeconds / 86400 * 10) / 10, givenName: user.givenName },
     }, trx);
   }

@@ -34,7 +34,7 @@ export function createPasswordReset(deps: {
     await transactions.run(async (trx) => {
       const token = await links.issue('password-reset', user, settings.passwordResetTtlSeconds, trx);
       await mail.enqueue({
-        to: user.email, subject: 'Reset your password', template: 'password-reset',
+        to: user.email, subject: 'mail.password_reset.subject', template: 'password-reset',
         locals: { link: `/password/reset?token=${token}`, ttlMinutes: Math.round(settings.passwordResetTtlSeconds / 60), givenName: user.givenName },
       }, trx);
     });
@@ -75,7 +75,7 @@ export function createPasswordReset(deps: {
       if (!link || !user) return { isDone: false };
       const changed = await accounts.changePassword(user, password, async (trx) => {
         if (!(await links.consume(token, 'password-reset', trx))) return false;
-        await mail.enqueue({ to: user.email, subject: 'Your password was changed', template: 'password-changed', locals: { email: user.email } }, trx);
+        await mail.enqueue({ to: user.email, subject: 'mail.password_changed.subject', template: 'password-changed', locals: { email: user.email } }, trx);
         return true;
       }, link.email === user.email ? { emailVerified: true } : {});
       if (!changed) return { isDone: false };

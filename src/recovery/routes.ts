@@ -5,6 +5,7 @@ import { AccountError } from '../accounts/accounts.js';
 import { emailShaped } from '../accounts/email.js';
 import { BadFormError, formField } from '../interaction/form.js';
 import { renderErrors } from '../interaction/routes.js';
+import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
 import type { EmailGate } from './email-gate.js';
 import type { Invitations } from './invitations.js';
@@ -21,7 +22,7 @@ export type RecoveryRouteDeps = {
 };
 
 /** The same words for every address, known or not (docs/security.md, "Mailed links"). */
-const sentNotice = 'If an account exists for that address, we sent a link to it. Check your inbox (and your spam folder).';
+const sentNotice = 'recovery.sent';
 
 /**
  * The pages a person reaches from the login page or from a mailed link: forgot password, reset, invitation,
@@ -38,12 +39,12 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
     ctx.type = 'html';
     ctx.body = views.render(`recovery/${name}`, { csrf: csrf.fieldFor(ctx), ...locals });
   };
-  const notice = (ctx: Context, title: string, message: string, status = 200) => page(ctx, 'notice', { title, message }, status);
-  const linkInvalid = (ctx: Context) => notice(ctx, 'Link no longer valid',
-    'This link has expired or was already used. Links work once, for a limited time; the newest one you were sent replaces the older ones.', 400);
+  // Titles and messages are catalogue keys (locales/en.json).
+  const notice = (ctx: Context, title: string, message: string | Message, status = 200) => page(ctx, 'notice', { title, message }, status);
+  const linkInvalid = (ctx: Context) => notice(ctx, 'recovery.link_invalid.heading', 'recovery.link_invalid.message', 400);
   const tooMany = (ctx: Context, retryAfterSeconds: number) => {
     ctx.set('Retry-After', String(retryAfterSeconds));
-    notice(ctx, 'Too many requests', `Too many requests, try again in ${Math.ceil(retryAfterSeconds / 60)} minutes.`, 429);
+    notice(ctx, 'error.too_many_title', { key: 'recovery.too_many', params: { count: Math.ceil(retryAfterSeconds / 60) } }, 429);
   };
   /** After a password is set or an address verified: back to the app's sign-in if it started there. */
   const finish = (ctx: Context, title: string, message: string) => {
@@ -64,12 +65,12 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
     enableTypes: ['form'],
     formLimit: '16kb',
     onError: () => {
-      throw new BadFormError('The form could not be read.');
+      throw new BadFormError('form.unreadable');
     },
   }));
   router.use(async (ctx, next) => {
     if (ctx.method === 'POST' && !csrf.isValid(ctx, formField(ctx, 'csrf'))) {
-      throw new BadFormError('The form has expired or did not come from this site. Go back, reload the page and try again.');
+      throw new BadFormError('recovery.form_expired');
     }
     await next();
   });
@@ -91,7 +92,7 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
         return page(ctx, 'set-password', { title: what.title, lead: what.lead, action: path, token, error: error.message }, 400);
       }
       if (!outcome.isDone) return linkInvalid(ctx);
-      finish(ctx, 'Password set', what.done);
+      finish(ctx, 'recovery.password_set', what.done);
     });
   }
 
@@ -99,39 +100,39 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
     const reset = deps.passwordReset;
     router.get('/password/forgot', (ctx) => {
       returnTo.remember(ctx, ctx.query.interaction);
-      page(ctx, 'forgot', { title: 'Forgot your password?' });
+      page(ctx, 'forgot', { title: 'recovery.forgot.heading' });
     });
     router.post('/password/forgot', async (ctx) => {
       const email = emailShaped(formField(ctx, 'email') ?? '');
-      if (!email) return page(ctx, 'forgot', { title: 'Forgot your password?', error: 'Enter the email address of your account.' }, 400);
+      if (!email) return page(ctx, 'forgot', { title: 'recovery.forgot.heading', error: 'recovery.forgot.no_email' }, 400);
       const retryAfterSeconds = await reset.request(email, ctx.ip);
       if (retryAfterSeconds !== undefined) return tooMany(ctx, retryAfterSeconds);
-      notice(ctx, 'Check your inbox', sentNotice);
+      notice(ctx, 'recovery.inbox.heading', sentNotice);
     });
     passwordLink('/password/reset', {
-      title: 'Choose a new password', lead: 'Every device and app signed in to your account will be signed out.',
+      title: 'recovery.reset.heading', lead: 'recovery.reset.lead',
       isValid: (token) => reset.isValid(token), use: (token, password, ip) => reset.complete(token, password, ip),
-      done: 'Your password was changed, and you were signed out everywhere. Sign in to your apps with the new password.',
+      done: 'recovery.reset.done',
     });
   }
 
   passwordLink('/invitation', {
-    title: 'Choose your password', lead: 'Welcome! Choose the password for your new account.',
+    title: 'recovery.invitation.heading', lead: 'recovery.invitation.lead',
     isValid: (token) => deps.invitations.isValid(token), use: (token, password, ip) => deps.invitations.accept(token, password, ip),
-    done: 'Your account is ready. Sign in to your apps with your email address and this password.',
+    done: 'recovery.invitation.done',
   });
 
   router.get('/email/verify', async (ctx) => {
     if (!(await deps.verification.isValid(ctx.query.token))) return linkInvalid(ctx);
-    page(ctx, 'confirm-email', { title: 'Confirm your email address', token: ctx.query.token });
+    page(ctx, 'confirm-email', { title: 'recovery.confirm.heading', token: ctx.query.token });
   });
   router.post('/email/verify', async (ctx) => {
     if (!(await deps.verification.confirm(formField(ctx, 'token') ?? ''))) return linkInvalid(ctx);
-    finish(ctx, 'Address confirmed', 'Your email address is confirmed. You can now sign in to your apps.');
+    finish(ctx, 'recovery.confirmed.heading', 'recovery.confirmed.message');
   });
   router.post('/email/verify/resend', async (ctx) => {
     if (!(await deps.emailGate.resend(ctx, formField(ctx, 'ticket')))) {
-      notice(ctx, 'Link no longer valid', 'This page has expired. Sign in again to get a new link.', 400);
+      notice(ctx, 'recovery.link_invalid.heading', 'recovery.held.expired', 400);
     }
   });
 
@@ -143,15 +144,15 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
     });
     router.get('/sign-up', (ctx) => {
       returnTo.remember(ctx, ctx.query.interaction);
-      page(ctx, 'sign-up', { title: 'Create an account', form: {} });
+      page(ctx, 'sign-up', { title: 'recovery.sign_up.heading', form: {} });
     });
     router.post('/sign-up', async (ctx) => {
       const form = fields(ctx);
       const problem = signUp.problem(form);
-      if (problem) return page(ctx, 'sign-up', { title: 'Create an account', form: { ...form, password: '' }, error: problem }, 400);
+      if (problem) return page(ctx, 'sign-up', { title: 'recovery.sign_up.heading', form: { ...form, password: '' }, error: problem }, 400);
       const retryAfterSeconds = await signUp.request(form, ctx.ip);
       if (retryAfterSeconds !== undefined) return tooMany(ctx, retryAfterSeconds);
-      notice(ctx, 'Check your inbox', 'To finish, open the link we sent to your address. If you already have an account, we sent you a mail about that instead.');
+      notice(ctx, 'recovery.inbox.heading', 'recovery.sign_up.sent');
     });
   }
 

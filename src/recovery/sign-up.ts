@@ -1,5 +1,6 @@
 import { AccountError, type Accounts } from '../accounts/accounts.js';
 import { emailProblem, emailSkeleton, normalizeEmail } from '../accounts/email.js';
+import type { Message } from '../i18n/catalogues.js';
 import type { PasswordHasher } from '../accounts/passwords.js';
 import type { Audit } from '../audit.js';
 import type { MailSettings } from '../config.js';
@@ -39,7 +40,7 @@ export function createSignUp(deps: {
       await hasher.hash(input.password);
       // One warning per address and hour at most: the form must not become a way to flood someone's inbox.
       if (await limits.reserve('sign-up-existing', [{ key: addressKey(owner.email), perHour: settings.resetsPerAddressPerHour }]) !== undefined) return;
-      await mail.enqueue({ to: owner.email, subject: 'Someone tried to create an account with your address', template: 'sign-up-existing', locals: {} });
+      await mail.enqueue({ to: owner.email, subject: 'mail.sign_up_existing.subject', template: 'sign-up-existing', locals: {} });
       void audit.record({ type: 'sign_up.existing_address', accountId: owner.id, email: owner.email, ip });
       return;
     }
@@ -60,18 +61,21 @@ export function createSignUp(deps: {
   }
 
   return {
-    /** What is wrong with the form, in words for the person, or undefined; nothing here looks at accounts. */
-    problem(input: Registration): string | undefined {
+    /**
+     * What is wrong with the form, as a message for the person (a catalogue key; the email's and the password's
+     * reasons come from the account rules, which the CLI shares, in English), or undefined.
+     */
+    problem(input: Registration): Message | string | undefined {
       const email = normalizeEmail(input.email);
       const problem = emailProblem(email);
-      if (problem) return `Enter a valid email address (${problem}).`;
+      if (problem) return { key: 'recovery.sign_up.bad_email', params: { problem } };
       const domain = email.slice(email.lastIndexOf('@') + 1);
       if (settings.registrationEmailDomains.length > 0 && !settings.registrationEmailDomains.includes(domain)) {
-        return `Sign-up is open to addresses at ${settings.registrationEmailDomains.join(', ')} only.`;
+        return { key: 'recovery.sign_up.domains', params: { domains: settings.registrationEmailDomains.join(', ') } };
       }
-      for (const [label, name] of [['given name', input.givenName], ['family name', input.familyName]] as const) {
-        if (!name.trim()) return `Enter your ${label}.`;
-        if (name.length > maxNameLength || unprintable.test(name)) return `Your ${label} must be one line of at most ${maxNameLength} characters.`;
+      for (const [field, name] of [['given_name', input.givenName], ['family_name', input.familyName]] as const) {
+        if (!name.trim()) return `recovery.sign_up.no_${field}`;
+        if (name.length > maxNameLength || unprintable.test(name)) return { key: `recovery.sign_up.long_${field}`, params: { count: maxNameLength } };
       }
       return accounts.passwordProblem(input.password);
     },

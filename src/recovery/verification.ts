@@ -22,7 +22,7 @@ export function createVerification(deps: {
   async function sendLink(user: User, trx: Transaction): Promise<void> {
     const token = await links.issue('email-verification', user, settings.emailVerificationTtlSeconds, trx);
     await mail.enqueue({
-      to: user.email, subject: 'Confirm your email address', template: 'verify-email',
+      to: user.email, subject: 'mail.verify_email.subject', template: 'verify-email',
       locals: { link: `/email/verify?token=${token}`, ttlHours: Math.round(settings.emailVerificationTtlSeconds / 3600), givenName: user.givenName },
     }, trx);
   }
