@@ -63,6 +63,10 @@ export type Config = {
   statefulRequestsPerIpPerMinute: number;
   logLevel: LogLevel;
   auditRetentionDays: number;
+  /** Upstream connections (docs/federation.md): how long a request to an upstream provider may take. */
+  upstreamTimeoutSeconds: number;
+  /** How long an upstream's discovery document (and the JWKS fetched with it) is used before it is fetched again. */
+  upstreamMetadataTtlSeconds: number;
 };
 
 /** How hard the hosted login form pushes back on guessing; see "Credential attacks" in docs/security.md. */
@@ -244,6 +248,8 @@ export function loadConfig(env: Env): Config {
     statefulRequestsPerIpPerMinute: readPositiveInteger(env, 'STATEFUL_REQUESTS_PER_IP_PER_MINUTE', 600, problems, 1_000_000),
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
+    upstreamTimeoutSeconds: readPositiveInteger(env, 'UPSTREAM_TIMEOUT', 10, problems, 120),
+    upstreamMetadataTtlSeconds: readPositiveInteger(env, 'UPSTREAM_METADATA_TTL', 3600, problems, 86400),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -11,11 +11,16 @@ import { createLogger } from './logger.js';
 import { createMaintenance, type Maintenance } from './maintenance.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
 import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
+import { createConnections, type Connections } from './federation/connections.js';
+import { createSecretBox } from './federation/secret-box.js';
+import { createUpstreams } from './federation/upstream.js';
 import { createApis, type Apis } from './registry/apis.js';
 import { createClients, type Clients } from './registry/clients.js';
 import { createApiStore } from './store/apis.js';
 import { createAuditEventStore, type AuditEventStore } from './store/audit-events.js';
 import { createClientStore } from './store/clients.js';
+import { createConnectionStore } from './store/connections.js';
+import { createFederatedIdentityStore } from './store/federated-identities.js';
 import { createCounterStore } from './store/counters.js';
 import { createOidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
@@ -30,6 +35,8 @@ export type Services = {
   sessions: Sessions;
   clients: Clients;
   apis: Apis;
+  /** The upstream OpenID Connect connections and the identities linked through them (src/federation/). */
+  connections: Connections;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
   /** The purge and the timers a server runs (it starts them). */
@@ -72,6 +79,15 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction });
   const apis = createApis({ apis: apiStore });
   const throttle = createLoginThrottle({ counters, settings: config.loginThrottle, now });
+  const identities = createFederatedIdentityStore(database);
+  const secretBox = createSecretBox(config.keysDir);
+  const upstreams = createUpstreams({
+    settings: { timeoutSeconds: config.upstreamTimeoutSeconds, metadataTtlSeconds: config.upstreamMetadataTtlSeconds, now },
+    secretBox,
+  });
+  const connections = createConnections({
+    connections: createConnectionStore(database), identities, users, secretBox, upstreams, now,
+  });
   const providerHost = createProviderHost({
     keysDir: config.keysDir,
     issuer: config.issuer,
@@ -81,6 +97,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
       config, logger, audit, accounts, clients, payloads, throttle, counters, now, isDatabaseReachable: () => database.isReachable(),
+      federation: { connections, identities, upstreams },
     }),
   });
   const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
@@ -96,7 +113,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, providerHost, maintenance, threadPool,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, connections, providerHost, maintenance, threadPool,
     async close() {
       await audit.settled();
       await database.destroy();

@@ -24,7 +24,8 @@ function checkEmail(email: string): string {
 
 export type NewUser = {
   email: string;
-  password: string;
+  /** Absent only for a user created by an upstream connection, who has no password (src/federation/). */
+  password?: string;
   givenName?: string;
   familyName?: string;
   isAdmin?: boolean;
@@ -54,7 +55,7 @@ export function createAccounts(deps: {
    * must not fail the sign-in: the old hash still works, and the next sign-in tries again.
    */
   async function upgradeHash(user: User, password: string): Promise<void> {
-    if (!needsRehash(user.passwordHash)) return;
+    if (user.passwordHash === null || !needsRehash(user.passwordHash)) return;
     try {
       await users.update(user.id, { passwordHash: await hasher.hash(password), updatedAt: now() });
     } catch (error) {
@@ -90,7 +91,8 @@ export function createAccounts(deps: {
       // The policy counts code points; one is at most two UTF-16 units.
       if (password.length > 2 * maximumPasswordLength) return undefined;
       const user = await users.findByEmail(normalizeEmail(email));
-      if (!user) {
+      // A user without a password (signs in through a connection) takes the unknown email's path: same answer, same time.
+      if (!user || user.passwordHash === null) {
         // A decoy that could not be made (hashing was busy) is made again by the next attempt.
         decoyHash ??= hasher.hash(randomBytes(16).toString('hex')).catch((error: unknown) => {
           decoyHash = undefined;
@@ -105,16 +107,25 @@ export function createAccounts(deps: {
       return user;
     },
 
+    /** The user with this id, active or not. */
+    findById(id: string): Promise<User | undefined> {
+      return users.find(id);
+    },
+
     /** The active user with this id, or undefined: a disabled user is as good as gone to the provider. */
     async findActive(id: string): Promise<User | undefined> {
       const user = await users.find(id);
       return user?.isActive ? user : undefined;
     },
 
-    async create(input: NewUser): Promise<User> {
+    /**
+     * `store`: how the new user is inserted; an upstream connection inserts it together with its linked identity
+     * (one transaction). A user without `password` cannot use the password form.
+     */
+    async create(input: NewUser, store: (user: User) => Promise<void> = users.insert): Promise<User> {
       const email = checkEmail(input.email);
       const skeleton = emailSkeleton(email);
-      checkPassword(input.password);
+      if (input.password !== undefined) checkPassword(input.password);
       await refuseLookAlike(email, skeleton);
       const timestamp = now();
       const user: User = {
@@ -122,7 +133,7 @@ export function createAccounts(deps: {
         email,
         emailSkeleton: skeleton,
         emailVerified: input.emailVerified ?? false,
-        passwordHash: await hasher.hash(input.password),
+        passwordHash: input.password === undefined ? null : await hasher.hash(input.password),
         givenName: input.givenName ?? null,
         familyName: input.familyName ?? null,
         isActive: true,
@@ -131,7 +142,7 @@ export function createAccounts(deps: {
         updatedAt: timestamp,
       };
       try {
-        await users.insert(user);
+        await store(user);
       } catch (error) {
         // The skeleton is unique too: a look-alike created at the same moment loses here, and says so.
         if (!(error instanceof DuplicateEmailError)) throw error;
@@ -139,6 +150,27 @@ export function createAccounts(deps: {
         throw new AccountError(error.message);
       }
       return user;
+    },
+
+    /**
+     * Moves a user to a new email, verified or not, with the same checks as a new account's; an email another account
+     * holds (or imitates) is refused with an AccountError.
+     */
+    async changeEmail(id: string, newEmail: string, isVerified: boolean): Promise<User> {
+      const email = checkEmail(newEmail);
+      const skeleton = emailSkeleton(email);
+      const user = await users.find(id);
+      if (!user) throw new AccountError('no such user');
+      const holder = await users.findBySkeleton(skeleton);
+      if (holder && holder.id !== id) throw new AccountError(`"${email}" belongs to, or looks like, another account`);
+      const changes = { email, emailSkeleton: skeleton, emailVerified: isVerified, updatedAt: now() };
+      try {
+        await users.update(id, changes);
+      } catch (error) {
+        if (!(error instanceof DuplicateEmailError)) throw error;
+        throw new AccountError(`"${email}" belongs to another account`);
+      }
+      return { ...user, ...changes };
     },
 
     findByEmail(email: string): Promise<User | undefined> {

@@ -4,6 +4,10 @@ import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
 import type { Config } from '../config.js';
+import type { Connections } from '../federation/connections.js';
+import { createFederationRoutes } from '../federation/routes.js';
+import { createFederatedSignIn } from '../federation/sign-in.js';
+import type { Upstreams } from '../federation/upstream.js';
 import { createHttpRoutes } from '../http-routes.js';
 import { createInteractionRoutes } from '../interaction/routes.js';
 import type { Clients } from '../registry/clients.js';
@@ -11,6 +15,7 @@ import { bindRequestsToIssuer, refuseOtherHosts } from '../issuer-origin.js';
 import { securityHeaders } from '../security-headers.js';
 import { statefulRequestLimit } from '../stateful-request-limit.js';
 import type { CounterStore } from '../store/counters.js';
+import type { FederatedIdentityStore } from '../store/federated-identities.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
 import { createViews } from '../views.js';
 import { createAdapterFactory } from './adapter.js';
@@ -18,6 +23,7 @@ import { anonymousWriteRoutes, limitAnonymousRequests } from './anonymous-reques
 import { auditProviderEvents } from './audit-events.js';
 import { logBackChannelFailures } from './back-channel-logout.js';
 import { createFindAccount } from './claims.js';
+import { connectionParam } from './connection-param.js';
 import { createProviderPages } from './pages.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
@@ -36,6 +42,8 @@ export type AppDeps = {
   counters: CounterStore;
   now: () => number;
   isDatabaseReachable: () => Promise<boolean>;
+  /** Sign-in through upstream OpenID Connect connections (src/federation/). */
+  federation: { connections: Connections; identities: FederatedIdentityStore; upstreams: Upstreams };
 };
 
 /**
@@ -49,6 +57,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const pages = createProviderPages(views);
   const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients });
   const findAccount = createFindAccount(deps.accounts);
+  const extraParams = connectionParam(async (id) => (await deps.federation.connections.find(id)) !== undefined);
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
   const staticDocuments = {
@@ -57,7 +66,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   };
 
   return ({ issuer, signingKeys, cookieSecrets }): Provider => {
-    const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages });
+    const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, extraParams });
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
@@ -70,6 +79,8 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
+    const signIn = createFederatedSignIn({ issuer, accounts: deps.accounts, payloads: deps.payloads, audit, now: deps.now, ...deps.federation });
+    provider.use(createFederationRoutes({ provider, connections: deps.federation.connections, signIn, views, csrfKey: cookieSecrets.csrfKey }));
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
     }));

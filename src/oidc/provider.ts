@@ -15,6 +15,8 @@ export type ProviderDeps = {
   adapter: NonNullable<Configuration['adapter']>;
   findAccount: NonNullable<Configuration['findAccount']>;
   clients: Pick<Clients, 'findApiForClient'>;
+  /** Authorization parameters beyond the standard ones, with their validators (`connection`: src/federation/). */
+  extraParams: NonNullable<Configuration['extraParams']>;
   pages: {
     renderError: NonNullable<Configuration['renderError']>;
     logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
@@ -50,6 +52,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     fetch: createFetch(config),
     loadExistingGrant,
+    extraParams: deps.extraParams,
     extraClientMetadata: {
       properties: ['skip_consent'],
       validator(_ctx, key, value) {

@@ -60,6 +60,8 @@ export async function startTestServer(
     // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
+    upstreamTimeoutSeconds: 10,
+    upstreamMetadataTtlSeconds: 3600,
     ...overrides,
   };
   const server = await startServer(config, options);
