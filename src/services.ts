@@ -86,7 +86,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     secretBox,
   });
   const connections = createConnections({
-    connections: createConnectionStore(database), identities, users, secretBox, upstreams, now,
+    connections: createConnectionStore(database), identities, users, secretBox, upstreams, issuer: config.issuer, now,
   });
   const providerHost = createProviderHost({
     keysDir: config.keysDir,

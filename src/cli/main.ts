@@ -5,6 +5,7 @@ import { escapeUnprintable } from '../unprintable.js';
 import { UserFacingError } from '../user-facing-error.js';
 import { apiCommands } from './apis.js';
 import { clientCommands } from './clients.js';
+import { connectionCommands, unlinkCommand } from './connections.js';
 import { eventsCommand } from './events.js';
 import { keyCommands } from './keys.js';
 import { createOutput, UsageError, type Io, type Output, type Values } from './output.js';
@@ -19,6 +20,7 @@ export const usage = `usage: latchkey <command> [options] [--json]
   users set-password --email E (--password-stdin | --password P)
   users sessions --email E
   users logout --email E
+  users unlink --email E --connection ID
   clients create --client-id ID [--client-secret-stdin | --client-secret S | --public] --redirect-uri URI [--redirect-uri URI2 …]
                  [--post-logout-redirect-uri URI] [--grant-types authorization_code,refresh_token,client_credentials]
                  [--skip-consent] [--name "Display name"] [--api AUD[:scope1,scope2] …]
@@ -26,6 +28,11 @@ export const usage = `usage: latchkey <command> [options] [--json]
   clients update --client-id ID [--api AUD[:scope1,scope2] … | --no-apis] [--name N] [--skip-consent true|false]
   clients list
   clients delete --client-id ID
+  connections create --id ID --issuer URL --client-id X [--client-secret-stdin | --client-secret S] --name "Display name"
+                     [--scopes "openid email profile"] [--create-users true|false] [--link-by-email verified|never]
+                     [--email-domains example.com,example.org] [--userinfo true|false]
+  connections list
+  connections delete --id ID
   apis create --audience AUD [--scopes "read write"]
   apis list
   keys list
@@ -43,8 +50,9 @@ type ServiceCommand = { options: Options; run(values: Values, services: Services
 type KeyCommand = { options: Options; run(config: Config, out: Output, values: Values, services: () => Promise<Services>): Promise<void> };
 
 const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
-  users: userCommands,
+  users: { ...userCommands, unlink: unlinkCommand },
   clients: clientCommands,
+  connections: connectionCommands,
   apis: apiCommands,
 };
 

@@ -55,12 +55,18 @@ function checkDomains(domains: string[]): string[] {
  * the CLI is seen at once without a restart.
  */
 export function createConnections(deps: {
-  connections: ConnectionStore; identities: FederatedIdentityStore; users: UserStore; secretBox: SecretBox; upstreams: Upstreams; now?: () => number;
+  connections: ConnectionStore; identities: FederatedIdentityStore; users: UserStore; secretBox: SecretBox; upstreams: Upstreams;
+  /** ISSUER (null: a server on PORT=0 that learns it when it listens; the CLI then prints the placeholder). */
+  issuer: string | null;
+  now?: () => number;
 }) {
   const { connections, identities, users, secretBox, upstreams } = deps;
   const now = deps.now ?? Date.now;
 
   return {
+    /** The redirect URI to register at the upstream for connection `id`. */
+    callbackUri: (id: string) => callbackUri(deps.issuer ?? '$ISSUER', id),
+
     async create(input: NewConnection): Promise<PublicConnection> {
       if (!connectionId.test(input.id)) throw new ConnectionError(`connection id "${input.id}" must be 1 to 63 lower-case letters, digits or dashes`);
       const name = input.name.trim();

@@ -2,9 +2,12 @@ import type { Account, FindAccount } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
 import type { User } from '../store/users.js';
 
-/** Which claims each scope releases (OpenID Connect Core §5.4). */
+/**
+ * Which claims each scope releases (OpenID Connect Core §5.4). The ID token's `amr` says how the person signed in
+ * (RFC 8176: "pwd", or "fed" through an upstream connection); userinfo has no `amr`, the account's claims lack it.
+ */
 export const scopeClaims = {
-  openid: ['sub'],
+  openid: ['sub', 'amr'],
   email: ['email', 'email_verified'],
   profile: ['given_name', 'family_name', 'name'],
 };
