@@ -46,8 +46,9 @@ function profileOf(claims: oidc.IDToken, userinfo: oidc.UserInfoResponse | undef
 function failureOf(error: unknown): FailureReason {
   if (error instanceof oidc.AuthorizationResponseError) return error.error === 'access_denied' ? 'cancelled' : 'upstream_error';
   if (error instanceof oidc.ResponseBodyError) return 'upstream_error';
-  const { name, code } = error as { name?: string; code?: string };
-  if (name === 'TimeoutError' || name === 'AbortError' || name === 'UpstreamError' || error instanceof TypeError) return 'upstream_unavailable';
+  const { name, code, cause } = error as { name?: string; code?: string; cause?: { name?: string } };
+  const isTimeout = [name, cause?.name].some((what) => what === 'TimeoutError' || what === 'AbortError');
+  if (isTimeout || name === 'UpstreamError' || error instanceof TypeError) return 'upstream_unavailable';
   if (code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || code === 'OAUTH_RESPONSE_IS_NOT_JSON') return 'upstream_unavailable';
   return 'invalid_response';
 }

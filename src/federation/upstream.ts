@@ -75,6 +75,10 @@ export function createUpstreams(deps: { settings: UpstreamSettings; secretBox: S
     const authenticated = new oidc.Configuration(metadata, clientId, undefined, clientAuth(secret, metadata.token_endpoint_auth_methods_supported));
     authenticated.timeout = settings.timeoutSeconds;
     if (insecure) oidc.allowInsecureRequests(authenticated);
+    // openid-client skips the signature of an ID token fetched from the token endpoint (OIDC Core §3.1.3.7 step 6
+    // lets TLS stand in for it). Latchkey verifies it against the upstream's JWKS all the same: a token endpoint
+    // reached through a misconfigured proxy or plain http on localhost is no proof of who signed the token.
+    oidc.enableNonRepudiationChecks(authenticated);
     return authenticated;
   }
 

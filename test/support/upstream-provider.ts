@@ -36,6 +36,7 @@ export async function startUpstreamProvider(options: { subject?: string; email?:
   let behaviour: TokenBehaviour = {};
   let discoveryStatus = 200;
   let issuer = '';
+  let jwksRequests = 0;
 
   const json = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
@@ -58,7 +59,10 @@ export async function startUpstreamProvider(options: { subject?: string; email?:
         authorization_response_iss_parameter_supported: options.sendIss ?? true,
       });
     }
-    if (url.pathname === '/jwks') return json(res, 200, { keys: keys.map((key) => key.publicJwk) });
+    if (url.pathname === '/jwks') {
+      jwksRequests += 1;
+      return json(res, 200, { keys: keys.map((key) => key.publicJwk) });
+    }
     if (url.pathname === '/authorize') {
       const code = randomBytes(16).toString('base64url');
       const params = url.searchParams;
@@ -100,6 +104,10 @@ export async function startUpstreamProvider(options: { subject?: string; email?:
   return {
     get issuer() {
       return issuer;
+    },
+    /** How many times the JWKS was fetched. */
+    get jwksRequests() {
+      return jwksRequests;
     },
     /** The behaviour of the token endpoint from now on. */
     behave(next: TokenBehaviour) {
