@@ -13,6 +13,7 @@ let latchkey: TestServer;
 let rp: oidc.Configuration;
 const connectionIds = ['corp', 'corp-closed', 'corp-never', 'corp-domain'];
 let unique = 0;
+let registrationSecret: string;
 
 const email = (name: string) => `${name}-${++unique}@example.com`;
 
@@ -35,7 +36,8 @@ beforeAll(async () => {
     clientId: 'latchkey-downstream', skipConsent: true,
     redirectUris: connectionIds.map((id) => `${latchkey.issuer}/connections/${id}/callback`),
   });
-  const base = { issuer: upstream.issuer, clientId: registration.clientId, clientSecret: registration.clientSecret! };
+  registrationSecret = registration.clientSecret!;
+  const base = { issuer: upstream.issuer, clientId: registration.clientId, clientSecret: registrationSecret };
   await latchkey.services.connections.create({ ...base, id: 'corp', name: 'Corp SSO' });
   await latchkey.services.connections.create({ ...base, id: 'corp-closed', name: 'Corp (no new accounts)', createUsers: false });
   await latchkey.services.connections.create({ ...base, id: 'corp-never', name: 'Corp (never link)', linkByEmail: 'never' });
@@ -235,6 +237,26 @@ describe('operating connections', () => {
     expect(again).toMatchObject({ code: 1, stderr: `latchkey: ${address} is not linked to connection corp` });
     const events = JSON.parse((await runCliCapturing(['events', '--email', address, '--json'], env)).stdout);
     expect(events.map((event: { type: string }) => event.type)).toContain('federation.unlinked');
+  });
+
+  it('uses a connection changed by the CLI at once: a new policy, a wrong and then the right client secret', async () => {
+    const env = { DATABASE_URL: latchkey.config.databaseUrl, KEYS_DIR: latchkey.config.keysDir, ISSUER: latchkey.issuer };
+    const address = email('changed');
+    await upstreamUser(address);
+    expect((await federatedAuthorize(rp, createBrowser(), via('corp-closed', address))).page.status).toBe(403);
+    expect((await runCliCapturing(['connections', 'update', '--id', 'corp-closed', '--create-users', 'true'], env)).code).toBe(0);
+    const created = await federatedSignIn(rp, createBrowser(), via('corp-closed', address));
+    expect((await latchkey.services.accounts.findById(created.claims.sub))!.email).toBe(address);
+
+    const wrong = await runCliCapturing(['connections', 'update', '--id', 'corp-closed', '--client-secret-stdin'], env, undefined, 'not-the-secret\n');
+    expect(wrong).toMatchObject({ code: 0, stdout: 'updated connection corp-closed' });
+    const refused = await federatedAuthorize(rp, createBrowser(), via('corp-closed', address));
+    expect(refused.page.status).toBe(502);
+    expect(textOf(refused.page.html, 'code')).toBe('upstream_error');
+
+    expect((await runCliCapturing(['connections', 'update', '--id', 'corp-closed', '--client-secret-stdin'], env, undefined, `${registrationSecret}\n`)).code).toBe(0);
+    expect((await federatedSignIn(rp, createBrowser(), via('corp-closed', address))).claims.sub).toBe(created.claims.sub);
+    expect(await runCliCapturing(['connections', 'update', '--id', 'corp-closed'], env)).toMatchObject({ code: 1 });
   });
 
   it('does not sign the person out of the upstream when they sign out of Latchkey', async () => {

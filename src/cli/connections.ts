@@ -65,6 +65,34 @@ export const connectionCommands = {
       ]);
     },
   },
+  update: {
+    options: {
+      id: { type: 'string' }, 'client-secret': { type: 'string' }, 'client-secret-stdin': { type: 'boolean' }, 'no-client-secret': { type: 'boolean' },
+      name: { type: 'string' }, scopes: { type: 'string' }, 'create-users': { type: 'string' }, 'link-by-email': { type: 'string' },
+      'email-domains': { type: 'string' }, userinfo: { type: 'string' },
+    },
+    async run(values: Values, { connections, audit }: Services, out: Output, io: Io) {
+      const id = required(values, 'id');
+      const secretOptions = ['client-secret', 'client-secret-stdin', 'no-client-secret'].filter((name) => values[name] !== undefined);
+      if (secretOptions.length > 1) throw new UsageError(`--${secretOptions.join(' and --')} exclude each other`);
+      const changes = {
+        name: values.name as string | undefined,
+        scopes: list(values.scopes, /\s+/),
+        createUsers: booleanOption(values, 'create-users'),
+        linkByEmail: linkOption(values),
+        emailDomains: typeof values['email-domains'] === 'string' ? list(values['email-domains'], /,/) : undefined,
+        useUserinfo: booleanOption(values, 'userinfo'),
+      };
+      const clientSecret = values['no-client-secret'] === true ? null : await secretOption(values, 'client-secret', io);
+      const given = Object.entries(changes).filter(([, value]) => value !== undefined).map(([name]) => name);
+      if (given.length === 0 && clientSecret === undefined) throw new UsageError('nothing to change: give --name, --scopes, --create-users, --link-by-email, --email-domains, --userinfo or a client secret option');
+      const connection = await connections.update(id, { ...changes, clientSecret });
+      await audit.record({ type: 'connection.updated', details: {
+        actor: actor(), connection: id, changed: [...given, ...(clientSecret === undefined ? [] : ['clientSecret'])].join(','),
+      } });
+      out.result(publicConnection(connection, connections.callbackUri(id)), [`updated connection ${id}`]);
+    },
+  },
   list: {
     options: {},
     async run(_values: Values, { connections }: Services, out: Output) {

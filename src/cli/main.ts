@@ -31,6 +31,8 @@ export const usage = `usage: latchkey <command> [options] [--json]
   connections create --id ID --issuer URL --client-id X [--client-secret-stdin | --client-secret S] --name "Display name"
                      [--scopes "openid email profile"] [--create-users true|false] [--link-by-email verified|never]
                      [--email-domains example.com,example.org] [--userinfo true|false]
+  connections update --id ID [--client-secret-stdin | --client-secret S | --no-client-secret] [--name N] [--scopes S]
+                     [--create-users true|false] [--link-by-email verified|never] [--email-domains D,D2] [--userinfo true|false]
   connections list
   connections delete --id ID
   apis create --audience AUD [--scopes "read write"]

@@ -14,6 +14,9 @@ export class ConnectionError extends UserFacingError {
   }
 }
 
+/** What `update` may change; absent fields stay. `clientSecret: null` removes the secret (a public registration). */
+export type ConnectionChanges = Partial<Omit<NewConnection, 'id' | 'issuer' | 'clientId' | 'clientSecret'>> & { clientSecret?: string | null };
+
 export type NewConnection = {
   id: string;
   name: string;
@@ -101,6 +104,30 @@ export function createConnections(deps: {
         throw error;
       }
       return toPublic(stored);
+    },
+
+    /** Changes a connection; running servers use the change from their next sign-in on. */
+    async update(id: string, changes: ConnectionChanges): Promise<PublicConnection> {
+      const current = await connections.find(id);
+      if (!current) throw new ConnectionError(`no connection with id ${id}`);
+      const name = changes.name?.trim();
+      if (name !== undefined && (!name || name.length > 200)) throw new ConnectionError('--name must be 1 to 200 characters');
+      if (changes.scopes && !changes.scopes.includes('openid')) throw new ConnectionError('--scopes must include openid');
+      if (changes.clientSecret === '') throw new ConnectionError('the client secret is empty');
+      const secret = changes.clientSecret;
+      const updated: StoredConnection = {
+        ...current,
+        name: name ?? current.name,
+        clientSecretSealed: secret === undefined ? current.clientSecretSealed : secret === null ? null : secretBox.seal(id, secret),
+        scopes: changes.scopes ?? current.scopes,
+        createUsers: changes.createUsers ?? current.createUsers,
+        linkByEmail: changes.linkByEmail ?? current.linkByEmail,
+        emailDomains: changes.emailDomains ? checkDomains(changes.emailDomains) : current.emailDomains,
+        useUserinfo: changes.useUserinfo ?? current.useUserinfo,
+        updatedAt: Math.max(now(), current.updatedAt + 1),
+      };
+      if (!(await connections.update(updated))) throw new ConnectionError(`no connection with id ${id}`);
+      return toPublic(updated);
     },
 
     find(id: string): Promise<StoredConnection | undefined> {

@@ -45,7 +45,8 @@ function profileOf(claims: oidc.IDToken, userinfo: oidc.UserInfoResponse | undef
 /** Maps what openid-client threw while finishing the flow to what the person is told. */
 function failureOf(error: unknown): FailureReason {
   if (error instanceof oidc.AuthorizationResponseError) return error.error === 'access_denied' ? 'cancelled' : 'upstream_error';
-  if (error instanceof oidc.ResponseBodyError) return 'upstream_error';
+  // The upstream refused the code exchange (invalid_client after a secret was changed there, say).
+  if (error instanceof oidc.ResponseBodyError || error instanceof oidc.WWWAuthenticateChallengeError) return 'upstream_error';
   const { name, code, cause } = error as { name?: string; code?: string; cause?: { name?: string } };
   const isTimeout = [name, cause?.name].some((what) => what === 'TimeoutError' || what === 'AbortError');
   if (isTimeout || name === 'UpstreamError' || error instanceof TypeError) return 'upstream_unavailable';

@@ -99,6 +99,11 @@ export function createConnectionStore(database: Database) {
         throw error;
       }
     },
+    /** Replaces every column but id and created_at; whether the connection existed. */
+    async update(connection: StoredConnection): Promise<boolean> {
+      const { id: _id, created_at: _created, ...changes } = toRow(connection);
+      return (await knex('connections').where({ id: connection.id }).update(changes)) > 0;
+    },
     /** Deletes the connection and every identity linked through it, in one transaction; whether it existed. */
     async delete(id: string): Promise<boolean> {
       return knex.transaction(async (trx) => {
