@@ -155,6 +155,19 @@ describe('attacks on the callback', () => {
   });
 });
 
+describe('a sealed client secret that does not open', () => {
+  it('shows a readable 503 for a secret copied from another connection\'s row', async () => {
+    await latchkey.services.connections.create({ id: 'copied', name: 'Copied', issuer: upstream.issuer, clientId: 'latchkey', clientSecret: 'mine' });
+    const [rogue] = await latchkey.database('connections').where({ id: connection });
+    await latchkey.database('connections').where({ id: 'copied' }).update({ client_secret_encrypted: rogue.client_secret_encrypted, updated_at: Date.now() + 1 });
+    const browser = createBrowser();
+    const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: redirectUri, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+    const page = await browser.submit(await browser.follow(url.href), 'form[action$="/federated/copied"]', {}, upstream.issuer);
+    expectFailurePage(page, 'connection_misconfigured', 503);
+    await latchkey.services.connections.delete('copied');
+  });
+});
+
 describe('attacks in the ID token', () => {
   async function refusedToken(reason = 'invalid_response', status = 502) {
     const before = (await latchkey.services.accounts.list()).length;

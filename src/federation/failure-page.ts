@@ -14,6 +14,7 @@ const pages: Record<FailureReason, Page> = {
   cancelled: { status: 200, message: (name) => `Signing in with ${name} was cancelled.` },
   upstream_error: { status: 502, message: (name) => `${name} reported an error, so you are not signed in.` },
   upstream_unavailable: { status: 504, message: (name) => `${name} did not answer in time. Try again in a few minutes, or sign in another way.` },
+  connection_misconfigured: { status: 503, message: (name) => `Signing in with ${name} is not set up correctly here. Tell an administrator, or sign in another way.` },
   invalid_response: { status: 502, message: (name) => `The answer from ${name} could not be verified, so you are not signed in.` },
   account_disabled: { status: 403, message: generic },
   no_email: { status: 403, message: (name) => `${name} did not share your email address, which Latchkey needs to sign you in.` },

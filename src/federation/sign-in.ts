@@ -14,7 +14,7 @@ import type { Upstreams } from './upstream.js';
 /** Why a federated sign-in ended without signing anyone in; each reason has its page text (failure-page.ts). */
 export type FailureReason =
   | RefusalReason | 'unknown_connection' | 'state_mismatch' | 'cancelled' | 'upstream_error' | 'upstream_unavailable'
-  | 'invalid_response' | 'interaction_expired';
+  | 'invalid_response' | 'interaction_expired' | 'connection_misconfigured';
 
 export type Failure = { failure: FailureReason; connection?: StoredConnection; email?: string | null };
 
@@ -48,6 +48,7 @@ function failureOf(error: unknown): FailureReason {
   // The upstream refused the code exchange (invalid_client after a secret was changed there, say).
   if (error instanceof oidc.ResponseBodyError || error instanceof oidc.WWWAuthenticateChallengeError) return 'upstream_error';
   const { name, code, cause } = error as { name?: string; code?: string; cause?: { name?: string } };
+  if (name === 'SecretBoxError') return 'connection_misconfigured';
   const isTimeout = [name, cause?.name].some((what) => what === 'TimeoutError' || what === 'AbortError');
   if (isTimeout || name === 'UpstreamError' || error instanceof TypeError) return 'upstream_unavailable';
   if (code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || code === 'OAUTH_RESPONSE_IS_NOT_JSON') return 'upstream_unavailable';
