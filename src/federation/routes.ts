@@ -98,17 +98,25 @@ export function createFederationRoutes(deps: {
     ctx.redirect(redirectTo);
   });
 
+  // The login page's buttons, read from the database for every page, so a connection created or deleted shows at
+  // once. Requests that arrive while a read is running share it: a burst of sign-ins (400 at once in the throttle
+  // test) costs one query, not one each, and does not starve the password checks of database connections.
+  let reading: Promise<ConnectionButton[]> | undefined;
+  const buttons = () => (reading ??= connections.list()
+    .then((listed) => listed.map(({ id, name }) => ({ id, name })))
+    .finally(() => {
+      reading = undefined;
+    }));
+
   const routes = router.routes();
   return async (ctx, next) => {
     const loginPage = loginPagePath.exec(ctx.path);
     if (!loginPage) return routes(ctx as never, next);
-    // The login page's buttons, read from the database each time: a connection created or deleted shows at once.
     // An unreachable database is answered by the interaction route that comes next (503).
-    const listed = await connections.list().catch((error: unknown) => {
+    ctx.state.connections = await buttons().catch((error: unknown) => {
       if (isDatabaseUnavailable(error)) return [];
       throw error;
     });
-    ctx.state.connections = listed.map(({ id, name }): ConnectionButton => ({ id, name }));
     if (ctx.method === 'GET' && ctx.path === `/interaction/${loginPage[1]}`) {
       ctx.params = { uid: loginPage[1]! };
       const details = await interaction(ctx);
