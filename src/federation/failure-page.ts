@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { Views } from '../views.js';
-import type { Failure, FailureReason } from './sign-in.js';
+import type { Failure, FailureReason } from './events.js';
 
 type Page = { status: number; message: (name: string, email: string) => string };
 

@@ -8,7 +8,8 @@ import { answerUnavailable } from '../unavailable.js';
 import type { Views } from '../views.js';
 import type { Connections } from './connections.js';
 import { renderFailure } from './failure-page.js';
-import type { Attempt, FederatedSignIn } from './sign-in.js';
+import type { Attempt } from './events.js';
+import type { FederatedSignIn } from './sign-in.js';
 
 /** What the login page shows for each connection: a "Continue with <name>" button (views/login.pug). */
 export type ConnectionButton = { id: string; name: string };

@@ -1,25 +1,17 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { AccountError, type Accounts } from '../accounts/accounts.js';
+import type { Accounts } from '../accounts/accounts.js';
 import { normalizeEmail } from '../accounts/email.js';
-import type { Audit, AuditRecord } from '../audit.js';
+import type { Audit } from '../audit.js';
 import type { StoredConnection } from '../store/connections.js';
-import { DuplicateIdentityError, type FederatedIdentityStore } from '../store/federated-identities.js';
+import type { FederatedIdentityStore } from '../store/federated-identities.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
 import type { User } from '../store/users.js';
 import { callbackUri, type Connections } from './connections.js';
-import { decide, type RefusalReason, type UpstreamProfile } from './linking.js';
+import { createFederationEvents, type Attempt, type Failure, type FailureReason } from './events.js';
+import type { UpstreamProfile } from './linking.js';
+import { createProvisioning } from './provisioning.js';
 import type { Upstreams } from './upstream.js';
-
-/** Why a federated sign-in ended without signing anyone in; each reason has its page text (failure-page.ts). */
-export type FailureReason =
-  | RefusalReason | 'unknown_connection' | 'state_mismatch' | 'cancelled' | 'upstream_error' | 'upstream_unavailable'
-  | 'invalid_response' | 'interaction_expired' | 'connection_misconfigured';
-
-export type Failure = { failure: FailureReason; connection?: StoredConnection; email?: string | null };
-
-/** Who is signing in where, for the audit trail. */
-export type Attempt = { uid: string; clientId: string | null; ip: string };
 
 /** The oidc_payloads model of a flow in progress: one row per upstream request, keyed by a hash of its `state`. */
 const pendingModel = 'FederatedSignIn';
@@ -67,64 +59,8 @@ export function createFederatedSignIn(deps: {
 }) {
   const { connections, identities, accounts, upstreams, payloads, audit, now } = deps;
 
-  function refuse(attempt: Attempt, failure: Failure, details: Record<string, unknown> = {}): Failure {
-    void audit.record({
-      type: 'federation.refused', email: failure.email ?? null, ip: attempt.ip, clientId: attempt.clientId,
-      details: { reason: failure.failure, connection: failure.connection?.id, ...details },
-    });
-    return failure;
-  }
-
-  const record = (attempt: Attempt, event: Omit<AuditRecord, 'ip' | 'clientId'>) =>
-    void audit.record({ ...event, ip: attempt.ip, clientId: attempt.clientId });
-
-  /** Signs in, links or creates the local user the policy picks; a refusal is returned. */
-  async function localUser(connection: StoredConnection, profile: UpstreamProfile, attempt: Attempt): Promise<User | Failure> {
-    const identity = await identities.find(connection.id, profile.subject);
-    const linked = identity ? (await accounts.findById(identity.userId)) ?? null : undefined;
-    const emailOwner = identity || profile.email === null ? undefined : await accounts.findByEmail(profile.email);
-    const decision = decide({ connection, profile, linked, emailOwner });
-    const who = { accountId: null as string | null, email: profile.email, details: { connection: connection.id, subject: profile.subject } };
-    const at = now();
-    switch (decision.kind) {
-      case 'refuse':
-        return refuse(attempt, { failure: decision.reason, connection, email: profile.email }, { subject: profile.subject, accountId: linked?.id ?? emailOwner?.id });
-      case 'sign_in': {
-        await identities.touch(connection.id, profile.subject, at);
-        // The local email follows the upstream's, but only to an email the upstream says is verified.
-        if (profile.email !== null && profile.emailVerified && profile.email !== decision.user.email) {
-          try {
-            return await accounts.changeEmail(decision.user.id, profile.email, true);
-          } catch (error) {
-            if (!(error instanceof AccountError)) throw error;
-            record(attempt, { ...who, type: 'federation.email_not_updated', accountId: decision.user.id, details: { ...who.details, reason: error.message } });
-          }
-        }
-        return decision.user;
-      }
-      case 'link':
-        try {
-          await identities.insert({ connectionId: connection.id, subject: profile.subject, userId: decision.user.id, createdAt: at, lastUsedAt: at });
-        } catch (error) {
-          if (!(error instanceof DuplicateIdentityError)) throw error;
-          return refuse(attempt, { failure: 'email_taken', connection, email: profile.email }, { subject: profile.subject });
-        }
-        record(attempt, { ...who, type: 'federation.linked', accountId: decision.user.id });
-        return decision.user;
-      case 'create':
-        try {
-          const user = await accounts.create({
-            email: profile.email!, emailVerified: profile.emailVerified,
-            givenName: profile.givenName ?? undefined, familyName: profile.familyName ?? undefined,
-          }, (user) => identities.insertWithUser(user, { connectionId: connection.id, subject: profile.subject, userId: user.id, createdAt: at, lastUsedAt: at }));
-          record(attempt, { ...who, type: 'federation.user_created', accountId: user.id });
-          return user;
-        } catch (error) {
-          if (!(error instanceof AccountError) && !(error instanceof DuplicateIdentityError)) throw error;
-          return refuse(attempt, { failure: 'email_taken', connection, email: profile.email }, { subject: profile.subject, error: error.message });
-        }
-    }
-  }
+  const { refuse, record } = createFederationEvents(audit);
+  const provisioning = createProvisioning({ identities, accounts, now, refuse, record });
 
   return {
     /** The URL to send the browser to at the upstream; the flow's secrets are stored against the interaction `uid`. */
@@ -207,7 +143,7 @@ export function createFederatedSignIn(deps: {
         const { message, code } = error as { message?: string; code?: string };
         return refuse(attempt, { failure: failureOf(error), connection }, { error: message, code });
       }
-      const user = await localUser(connection, profile, attempt);
+      const user = await provisioning.localUser(connection, profile, attempt);
       if ('failure' in user) return user;
       record(attempt, { type: 'federation.sign_in', accountId: user.id, email: user.email, details: { connection: connection.id, subject: profile.subject } });
       return { user, connection };

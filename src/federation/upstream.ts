@@ -99,10 +99,6 @@ export function createUpstreams(deps: { settings: UpstreamSettings; secretBox: S
       });
       return configuration;
     },
-    /** Drops the cached entries of connections that no longer exist. */
-    forget(liveIds: Set<string>): void {
-      for (const id of cache.keys()) if (!liveIds.has(id)) cache.delete(id);
-    },
   };
 }
 
