@@ -204,18 +204,33 @@ describe('linking an upstream identity to an existing account', () => {
     expect(textOf(page.html, '.error')).toBe('Latchkey could not sign you in with Corp SSO.');
   });
 
-  it('gives a federated user without a password the password form\'s generic error', async () => {
-    const address = email('nopassword');
-    await upstreamUser(address);
-    await federatedSignIn(rp, createBrowser(), via('corp', address));
-    for (const attempt of ['', password, 'anything at all']) {
-      const browser = createBrowser();
-      const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: redirectUri, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
-      const login = await browser.follow(url.href);
-      const page = await browser.submit(login, 'form[action$="/login"]', { email: address, password: attempt || 'x' }, redirectUri);
-      expect(page.url).toContain('/interaction/');
-      expect(textOf(page.html, '.error')).toBe('Incorrect email or password.');
+  it('gives a federated user without a password the password form\'s page, status and (within noise) time of a wrong password', async () => {
+    const federated = email('nopassword');
+    await upstreamUser(federated);
+    await federatedSignIn(rp, createBrowser(), via('corp', federated));
+    const withPassword = await createUser(latchkey.services, { email: email('haspassword') });
+    const browser = createBrowser();
+    const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: redirectUri, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+    let page = await browser.submit(await browser.follow(url.href), 'form[action$="/login"]', { email: 'warm-up@example.com', password: 'warm up the decoy hash' }, redirectUri);
+    const timings = { federated: [] as number[], wrong: [] as number[] };
+    // Four rounds: a fifth failure of one email from one IP would lock the pair (LOGIN_PAIR_MAX_FAILURES).
+    for (let round = 0; round < 4; round++) {
+      for (const kind of ['federated', 'wrong'] as const) {
+        const address = kind === 'federated' ? federated : withPassword.email;
+        const started = performance.now();
+        // The federated user's "password" is the one they use upstream: it must not work here either.
+        page = await browser.submit(page, 'form[action$="/login"]', { email: address, password: kind === 'federated' ? password : `wrong ${round}` }, redirectUri);
+        timings[kind].push(performance.now() - started);
+        expect(page.url).toContain('/interaction/');
+        expect(page.status).toBe(200);
+        expect(textOf(page.html, '.error')).toBe('Incorrect email or password.');
+      }
     }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    // Both pay for one argon2id verification (the federated user against the decoy hash); the machine is shared.
+    const ratio = median(timings.federated) / median(timings.wrong);
+    expect(ratio, `median ms: federated ${median(timings.federated).toFixed(1)}, wrong password ${median(timings.wrong).toFixed(1)}`).toBeGreaterThan(0.5);
+    expect(ratio).toBeLessThan(2);
   });
 });
 
