@@ -226,10 +226,11 @@ describe('linking an upstream identity to an existing account', () => {
         expect(textOf(page.html, '.error')).toBe('Incorrect email or password.');
       }
     }
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    // Both pay for one argon2id verification (the federated user against the decoy hash); the machine is shared.
-    const ratio = median(timings.federated) / median(timings.wrong);
-    expect(ratio, `median ms: federated ${median(timings.federated).toFixed(1)}, wrong password ${median(timings.wrong).toFixed(1)}`).toBeGreaterThan(0.5);
+    // Both pay for one argon2id verification (the federated user against the decoy hash). The machine is shared, and
+    // load only ever adds time: the fastest of each kind is the least disturbed measure.
+    const fastest = (values: number[]) => Math.min(...values);
+    const ratio = fastest(timings.federated) / fastest(timings.wrong);
+    expect(ratio, `fastest ms: federated ${fastest(timings.federated).toFixed(1)}, wrong password ${fastest(timings.wrong).toFixed(1)}`).toBeGreaterThan(0.5);
     expect(ratio).toBeLessThan(2);
   });
 });
