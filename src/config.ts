@@ -67,6 +67,10 @@ export type Config = {
   mfa: MfaSettings;
   /** Email delivery and the mailed links: see docs/email.md. */
   mail: MailSettings;
+  /** Upstream connections (docs/federation.md): how long a request to an upstream provider may take. */
+  upstreamTimeoutSeconds: number;
+  /** How long an upstream's discovery document (and the JWKS fetched with it) is used before it is fetched again. */
+  upstreamMetadataTtlSeconds: number;
 };
 
 /** Second factors (docs/mfa.md); see "Second factors" in docs/security.md. */
@@ -378,6 +382,8 @@ export function loadConfig(env: Env): Config {
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
     mfa: readMfa(env, problems),
     mail: readMail(env, isProduction, problems),
+    upstreamTimeoutSeconds: readPositiveInteger(env, 'UPSTREAM_TIMEOUT', 10, problems, 120),
+    upstreamMetadataTtlSeconds: readPositiveInteger(env, 'UPSTREAM_METADATA_TTL', 3600, problems, 86400),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

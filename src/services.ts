@@ -19,12 +19,17 @@ import { createMaintenance, type Maintenance } from './maintenance.js';
 import { createRecovery, type Recovery } from './recovery/recovery.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
 import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
+import { createConnections, type Connections } from './federation/connections.js';
+import { createConnectionSecretBox } from './federation/secret-box.js';
+import { createUpstreams } from './federation/upstream.js';
 import { createApis, type Apis } from './registry/apis.js';
 import { createClients, type Clients } from './registry/clients.js';
 import { createApiStore } from './store/apis.js';
 import { createAuditEventStore, type AuditEventStore } from './store/audit-events.js';
 import { createClientStore } from './store/clients.js';
 import { createAccountTokenStore } from './store/account-tokens.js';
+import { createConnectionStore } from './store/connections.js';
+import { createFederatedIdentityStore } from './store/federated-identities.js';
 import { createCounterStore } from './store/counters.js';
 import { createOutboxStore } from './store/mail-outbox.js';
 import { createTransactions, type Transactions } from './store/transactions.js';
@@ -44,6 +49,8 @@ export type Services = {
   clients: Clients;
   apis: Apis;
   secondFactors: SecondFactors;
+  /** The upstream OpenID Connect connections and the identities linked through them (src/federation/). */
+  connections: Connections;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
   /** The mail outbox: `mail.enqueue(message, trx?)` queues a mail, in the caller's transaction when given. */
@@ -99,6 +106,15 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     store: createSecondFactorStore(database), box: createSecretBox(path.join(config.keysDir, 'second-factor-secrets.key')),
     totpDriftSteps: config.mfa.totpDriftSteps, now,
   });
+  const identities = createFederatedIdentityStore(database);
+  const secretBox = createConnectionSecretBox(config.keysDir);
+  const upstreams = createUpstreams({
+    settings: { timeoutSeconds: config.upstreamTimeoutSeconds, metadataTtlSeconds: config.upstreamMetadataTtlSeconds, now },
+    secretBox,
+  });
+  const connections = createConnections({
+    connections: createConnectionStore(database), identities, users, secretBox, upstreams, issuer: config.issuer, now,
+  });
   const providerHost = createProviderHost({
     keysDir: config.keysDir,
     issuer: config.issuer,
@@ -108,6 +124,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
       config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, recovery, languages, isDatabaseReachable: () => database.isReachable(),
+      federation: { connections, identities, upstreams, transactions },
     }),
   });
   const transactions = createTransactions(database);
@@ -136,7 +153,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     deleteExpiredAccountTokens: (at, batchSize) => accountTokens.deleteExpired(at, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, providerHost, maintenance, threadPool, mail, mailSender, transactions, recovery,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, connections, providerHost, maintenance, threadPool, mail, mailSender, transactions, recovery,
     async close() {
       await recovery.settled();
       await mailSender.stop();

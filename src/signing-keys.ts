@@ -43,7 +43,7 @@ const tempNameOf = (file: string) => `${file}.${process.pid}.${randomBytes(6).to
  * Writes a file only if it does not exist yet, atomically: the content goes to a private temp file that is then
  * hard-linked into place, so concurrent processes never see a half-written file and only one of them wins.
  */
-function createExclusive(file: string, content: string): boolean {
+export function createExclusive(file: string, content: string): boolean {
   const temp = tempNameOf(file);
   fs.writeFileSync(temp, content, { mode: 0o600 });
   try {
@@ -65,7 +65,7 @@ function replaceFile(file: string, content: string): void {
 }
 
 /** The keys directory is private to the service user, also when it already existed (a checkout's `keys/` is 0755). */
-function ensureDir(dir: string): void {
+export function ensureDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   if ((fs.statSync(dir).mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
 }

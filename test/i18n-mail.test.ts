@@ -48,7 +48,7 @@ describe('the recovery pages and the mails in the reader\'s language', () => {
 
   it('mails an invitation made outside any request (the CLI) in English', async () => {
     const email = `eingeladen-${Date.now()}@example.com`;
-    await server.services.recovery.invitations.invite({ email, givenName: 'Grete', familyName: 'Weiß' });
+    await server.services.recovery.invitations.invite({ email, givenName: 'Grete', familyName: 'Weiß', actor: 'cli' });
     const [mail] = await smtp.waitFor(1, (received) => received.envelopeTo.includes(email));
     expect(mail!.subject).toBe('You are invited: choose your password');
     expect(mail!.text).toContain('Hello Grete, an account was created for you');

@@ -103,7 +103,7 @@ describe('password hash upgrades', () => {
   it('rehashes a password stored with weaker argon2 parameters at the next successful sign-in', async () => {
     const password = 'an old but good passphrase';
     const { users, id, email } = await insertWeakUser(password);
-    const before = (await users.find(id))!.passwordHash;
+    const before = (await users.find(id))!.passwordHash!;
     expect(needsRehash(before)).toBe(true);
 
     const client = await createClient(server.services, { skipConsent: true });
@@ -114,7 +114,7 @@ describe('password hash upgrades', () => {
 
     const signedIn = await authorize(rp, createBrowser(), { email, password });
     expect(signedIn.page.url.startsWith(redirectUri)).toBe(true);
-    const after = (await users.find(id))!.passwordHash;
+    const after = (await users.find(id))!.passwordHash!;
     expect(after).not.toBe(before);
     expect(after).toContain(`m=${passwordHashOptions.memoryCost},p=${passwordHashOptions.parallelism},t=${passwordHashOptions.timeCost}`);
     expect(needsRehash(after)).toBe(false);

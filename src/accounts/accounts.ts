@@ -23,12 +23,9 @@ function checkEmail(email: string): string {
   return normalized;
 }
 
-/** The password hash of an account that has no password yet (invited, `users invite`): nothing matches it. */
-export const noPassword = '';
-
 export type NewUser = {
   email: string;
-  /** None: the account has no password yet (an invitation sets it). */
+  /** Absent: the account has no password (invited and not yet accepted, or created by an upstream connection). */
   password?: string;
   givenName?: string;
   familyName?: string;
@@ -61,7 +58,7 @@ export function createAccounts(deps: {
    * must not fail the sign-in: the old hash still works, and the next sign-in tries again.
    */
   async function upgradeHash(user: User, password: string): Promise<void> {
-    if (!needsRehash(user.passwordHash)) return;
+    if (user.passwordHash === null || !needsRehash(user.passwordHash)) return;
     try {
       await users.update(user.id, { passwordHash: await hasher.hash(password), updatedAt: now() });
     } catch (error) {
@@ -97,8 +94,9 @@ export function createAccounts(deps: {
       // The policy counts code points; one is at most two UTF-16 units.
       if (password.length > 2 * maximumPasswordLength) return undefined;
       const user = await users.findByEmail(normalizeEmail(email));
-      // An invited account has no password until its invitation is accepted; it costs the same as an unknown one.
-      if (!user || user.passwordHash === noPassword) {
+      // A user without a password (invited, or signs in through a connection) takes the unknown email's path: same
+      // answer, same time.
+      if (!user || user.passwordHash === null) {
         // A decoy that could not be made (hashing was busy) is made again by the next attempt.
         decoyHash ??= hasher.hash(randomBytes(16).toString('hex')).catch((error: unknown) => {
           decoyHash = undefined;
@@ -111,6 +109,11 @@ export function createAccounts(deps: {
       if (!isMatch || !user.isActive) return undefined;
       await upgradeHash(user, password);
       return user;
+    },
+
+    /** The user with this id, active or not. */
+    findById(id: string): Promise<User | undefined> {
+      return users.find(id);
     },
 
     /** The active user with this id, or undefined: a disabled user is as good as gone to the provider. */
@@ -131,7 +134,7 @@ export function createAccounts(deps: {
         email,
         emailSkeleton: skeleton,
         emailVerified: input.emailVerified ?? false,
-        passwordHash: input.password === undefined ? noPassword : await hasher.hash(input.password),
+        passwordHash: input.password === undefined ? null : await hasher.hash(input.password),
         givenName: input.givenName ?? null,
         familyName: input.familyName ?? null,
         isActive: true,
@@ -149,6 +152,27 @@ export function createAccounts(deps: {
         throw new AccountError(error.message);
       }
       return user;
+    },
+
+    /**
+     * Moves a user to a new email, verified or not, with the same checks as a new account's; an email another account
+     * holds (or imitates) is refused with an AccountError.
+     */
+    async changeEmail(id: string, newEmail: string, isVerified: boolean): Promise<User> {
+      const email = checkEmail(newEmail);
+      const skeleton = emailSkeleton(email);
+      const user = await users.find(id);
+      if (!user) throw new AccountError('no such user');
+      const holder = await users.findBySkeleton(skeleton);
+      if (holder && holder.id !== id) throw new AccountError(`"${email}" belongs to, or looks like, another account`);
+      const changes = { email, emailSkeleton: skeleton, emailVerified: isVerified, updatedAt: now() };
+      try {
+        await users.update(id, changes);
+      } catch (error) {
+        if (!(error instanceof DuplicateEmailError)) throw error;
+        throw new AccountError(`"${email}" belongs to another account`);
+      }
+      return { ...user, ...changes };
     },
 
     findByEmail(email: string): Promise<User | undefined> {

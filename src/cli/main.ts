@@ -5,6 +5,7 @@ import { escapeUnprintable } from '../unprintable.js';
 import { UserFacingError } from '../user-facing-error.js';
 import { apiCommands } from './apis.js';
 import { clientCommands } from './clients.js';
+import { connectionCommands, unlinkCommand } from './connections.js';
 import { eventsCommand } from './events.js';
 import { keyCommands } from './keys.js';
 import { mailCommands } from './mail.js';
@@ -25,6 +26,7 @@ export const usage = `usage: latchkey <command> [options] [--json]
   users delete --email E
   users mfa --email E
   users mfa reset --email E
+  users unlink --email E --connection ID
   clients create --client-id ID [--client-secret-stdin | --client-secret S | --public] --redirect-uri URI [--redirect-uri URI2 …]
                  [--post-logout-redirect-uri URI] [--grant-types authorization_code,refresh_token,client_credentials]
                  [--skip-consent] [--require-mfa] [--name "Display name"] [--api AUD[:scope1,scope2] …]
@@ -33,6 +35,13 @@ export const usage = `usage: latchkey <command> [options] [--json]
                  [--require-mfa true|false]
   clients list
   clients delete --client-id ID
+  connections create --id ID --issuer URL --client-id X [--client-secret-stdin | --client-secret S] --name "Display name"
+                     [--scopes "openid email profile"] [--create-users true|false] [--link-by-email verified|never]
+                     [--email-domains example.com,example.org] [--userinfo true|false]
+  connections update --id ID [--client-secret-stdin | --client-secret S | --no-client-secret] [--name N] [--scopes S]
+                     [--create-users true|false] [--link-by-email verified|never] [--email-domains D,D2] [--userinfo true|false]
+  connections list
+  connections delete --id ID
   apis create --audience AUD [--scopes "read write"]
   apis list
   apis delete --audience AUD [--force]
@@ -52,8 +61,9 @@ type ServiceCommand = { options: Options; run(values: Values, services: Services
 type KeyCommand = { options: Options; run(config: Config, out: Output, values: Values, services: () => Promise<Services>): Promise<void> };
 
 const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
-  users: { ...userCommands, ...secondFactorCommands },
+  users: { ...userCommands, ...secondFactorCommands, unlink: unlinkCommand },
   clients: clientCommands,
+  connections: connectionCommands,
   apis: apiCommands,
   mail: mailCommands,
 };

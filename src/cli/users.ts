@@ -87,11 +87,17 @@ export const userCommands = {
   },
   list: {
     options: {},
-    async run(_values: Values, { accounts }: Services, out: Output) {
+    async run(_values: Values, { accounts, connections }: Services, out: Output) {
       const users = await accounts.list();
-      out.result(users.map(publicUser), table(
-        ['EMAIL', 'SUB', 'ACTIVE', 'ADMIN', 'NAME'],
-        users.map((u) => [u.email, u.id, u.isActive ? 'yes' : 'no', u.isAdmin ? 'yes' : 'no', [u.givenName, u.familyName].filter(Boolean).join(' ')]),
+      const linked = new Map<string, string[]>();
+      for (const link of await connections.links()) linked.set(link.userId, [...(linked.get(link.userId) ?? []), link.connectionId]);
+      const connectionsOf = (user: User) => linked.get(user.id) ?? [];
+      out.result(users.map((user) => ({ ...publicUser(user), connections: connectionsOf(user) })), table(
+        ['EMAIL', 'SUB', 'ACTIVE', 'ADMIN', 'NAME', 'CONNECTIONS'],
+        users.map((u) => [
+          u.email, u.id, u.isActive ? 'yes' : 'no', u.isAdmin ? 'yes' : 'no', [u.givenName, u.familyName].filter(Boolean).join(' '),
+          connectionsOf(u).join(',') || '-',
+        ]),
       ));
     },
   },

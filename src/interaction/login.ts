@@ -51,6 +51,8 @@ export function createLogin(deps: {
       clientName: locals.name,
       email: locals.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: locals.error,
+      // The "Continue with …" buttons, put there by src/federation/routes.ts before this route ran.
+      connections: ctx.state.connections ?? [],
     });
   }
 

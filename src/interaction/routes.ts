@@ -5,10 +5,8 @@ import Provider, { errors } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
-import type { MfaSettings } from '../config.js';
 import { isDatabaseUnavailable } from '../database.js';
-import { createSecondFactorStep } from '../mfa/sign-in-step.js';
-import type { SecondFactors } from '../mfa/second-factors.js';
+import type { SecondFactorStep } from '../mfa/sign-in-step.js';
 import { answerUnavailable } from '../unavailable.js';
 import { oauthErrorMessage } from '../oidc/pages.js';
 import { useUiLocales } from '../i18n/request-language.js';
@@ -20,7 +18,8 @@ import { createLogin, type HoldUnverified } from './login.js';
 
 type Deps = {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string;
-  secondFactors: SecondFactors; mfaPolicy: MfaSettings['policy']; holdUnverified: HoldUnverified;
+  /** The second step after the first factor (src/mfa/sign-in-step.ts), shared with sign-ins through a connection. */
+  secondFactor: SecondFactorStep; holdUnverified: HoldUnverified;
 };
 
 /**
@@ -60,10 +59,7 @@ export function renderErrors(views: Views) {
 export function createInteractionRoutes(deps: Deps) {
   const { provider, views } = deps;
   const csrf = createCsrf(deps.csrfKey);
-  const secondFactor = createSecondFactorStep({
-    provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit: deps.audit, views, csrf,
-    policy: deps.mfaPolicy, issuer: provider.issuer,
-  });
+  const { secondFactor } = deps;
   const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor, holdUnverified: deps.holdUnverified });
   const consent = createConsent({ provider, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });

@@ -96,29 +96,40 @@ export function createSecondFactorStep(deps: {
     return subject;
   }
 
+  /**
+   * After the first factor of a sign-in (the password, or an upstream connection's `fed`): finishes it, or continues
+   * with the second factor when the person has one or the policy needs one. `attempt`: the password's place in the
+   * login throttle, reported here.
+   */
+  async function afterFirstFactor(ctx: Context, details: InteractionDetails, user: User, first: { amr: string[]; attempt?: Attempt }): Promise<void> {
+    const client = await clientOf(details);
+    const need = secondFactorNeed({
+      hasFactor: await secondFactors.hasFactor(user.id), policy: deps.policy, clientRequiresMfa: client?.['require_mfa'] === true,
+    });
+    if (need === 'none') {
+      await first.attempt?.succeeded();
+      ctx.status = 303;
+      ctx.redirect(await finish(ctx, user.id, first.amr));
+      return;
+    }
+    // The password's own place in the counters is given back, but the account + IP failures are not forgotten
+    // until the second factor is given too.
+    await first.attempt?.abandoned();
+    details.result = { [pendingKey]: { accountId: user.id, amr: first.amr } satisfies Pending };
+    await details.persist();
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${details.uid}/mfa`);
+  }
+
   return {
+    afterFirstFactor,
+
     /**
      * The login form's success path (login.ts): finish now, or keep who passed the password in the interaction and
      * send the browser to the second step.
      */
     async afterPassword(ctx: Context, details: InteractionDetails, user: User, attempt: Attempt): Promise<void> {
-      const client = await clientOf(details);
-      const need = secondFactorNeed({
-        hasFactor: await secondFactors.hasFactor(user.id), policy: deps.policy, clientRequiresMfa: client?.['require_mfa'] === true,
-      });
-      if (need === 'none') {
-        await attempt.succeeded();
-        ctx.status = 303;
-        ctx.redirect(await finish(ctx, user.id, ['pwd']));
-        return;
-      }
-      // The password's own place in the counters is given back, but the account + IP failures are not forgotten
-      // until the second factor is given too.
-      await attempt.abandoned();
-      details.result = { [pendingKey]: { accountId: user.id, amr: ['pwd'] } satisfies Pending };
-      await details.persist();
-      ctx.status = 303;
-      ctx.redirect(`/interaction/${details.uid}/mfa`);
+      await afterFirstFactor(ctx, details, user, { amr: ['pwd'], attempt });
     },
 
     /** For a login prompt that only a second factor can settle (step-up): the factor page instead of the password. */

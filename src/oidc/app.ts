@@ -5,10 +5,16 @@ import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
 import type { Config } from '../config.js';
 import { deviceFlowFeature, useDeviceFlowLimits } from '../device/device-flow.js';
+import type { Connections } from '../federation/connections.js';
+import { createFederationRoutes } from '../federation/routes.js';
+import { createFederatedSignIn } from '../federation/sign-in.js';
+import type { Upstreams } from '../federation/upstream.js';
 import { createHttpRoutes } from '../http-routes.js';
+import { createCsrf } from '../interaction/csrf.js';
 import { createInteractionRoutes } from '../interaction/routes.js';
 import { createAccountSecurityRoutes } from '../mfa/account-security.js';
 import { createInteractionPolicy } from '../mfa/interaction-policy.js';
+import { createSecondFactorStep } from '../mfa/sign-in-step.js';
 import { acrValues } from '../mfa/requirement.js';
 import type { SecondFactors } from '../mfa/second-factors.js';
 import { createEmailGate } from '../recovery/email-gate.js';
@@ -21,6 +27,8 @@ import { bindRequestsToIssuer, refuseOtherHosts } from '../issuer-origin.js';
 import { securityHeaders } from '../security-headers.js';
 import { statefulRequestLimit } from '../stateful-request-limit.js';
 import type { CounterStore } from '../store/counters.js';
+import type { FederatedIdentityStore } from '../store/federated-identities.js';
+import type { Transactions } from '../store/transactions.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
 import { createViews } from '../views.js';
 import type { Languages } from '../i18n/languages.js';
@@ -29,6 +37,7 @@ import { anonymousWriteRoutes, limitAnonymousRequests } from './anonymous-reques
 import { auditProviderEvents } from './audit-events.js';
 import { logBackChannelFailures } from './back-channel-logout.js';
 import { createFindAccount } from './claims.js';
+import { connectionParam } from './connection-param.js';
 import { createProviderPages } from './pages.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
@@ -51,6 +60,8 @@ export type AppDeps = {
   /** The catalogues and the language of the request being answered (src/i18n/). */
   languages: Languages;
   isDatabaseReachable: () => Promise<boolean>;
+  /** Sign-in through upstream OpenID Connect connections (src/federation/). */
+  federation: { connections: Connections; identities: FederatedIdentityStore; upstreams: Upstreams; transactions: Transactions };
 };
 
 /**
@@ -66,6 +77,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const findAccount = createFindAccount(deps.accounts);
   const deviceFlow = deviceFlowFeature(views);
   const interactionPolicy = createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor });
+  const extraParams = connectionParam(async (id) => (await deps.federation.connections.find(id)) !== undefined);
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
   const documents = {
@@ -74,7 +86,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   };
 
   return ({ issuer, signingKeys, cookieSecrets }): Provider => {
-    const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, deviceFlow,
+    const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, deviceFlow, extraParams,
       interactionPolicy, acrValues: [acrValues.password, acrValues.mfa] });
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
@@ -96,9 +108,18 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     const csrf = createPageCsrf({ key: cookieSecrets.csrfKey, isHttps });
     const returnTo = createReturnToSignIn({ isHttps, ttlSeconds: config.interactionTtlSeconds });
     const emailGate = createEmailGate({ verification: deps.recovery.verification, views, csrf, returnTo, audit, key: cookieSecrets.csrfKey, now: deps.now });
+    const signIn = createFederatedSignIn({ issuer, accounts: deps.accounts, payloads: deps.payloads, audit, now: deps.now, ...deps.federation });
+    // Both first factors, the password and an upstream connection, continue through the same second step.
+    const secondFactor = createSecondFactorStep({
+      provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,
+      csrf: createCsrf(cookieSecrets.csrfKey), policy: config.mfa.policy, issuer,
+    });
+    provider.use(createFederationRoutes({
+      provider, connections: deps.federation.connections, signIn, views, csrfKey: cookieSecrets.csrfKey, afterFirstFactor: secondFactor.afterFirstFactor,
+    }));
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
-      secondFactors: deps.secondFactors, mfaPolicy: config.mfa.policy, holdUnverified: emailGate.hold,
+      secondFactor, holdUnverified: emailGate.hold,
     }));
     provider.use(createAccountSecurityRoutes({
       provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,

@@ -4,7 +4,8 @@ import type { User } from '../store/users.js';
 
 /**
  * Which claims each scope releases (OpenID Connect Core §5.4). With `openid`, every ID token says how and when the
- * person signed in: `acr`, `amr` (RFC 8176) and `auth_time` (OpenID Connect Core §2), from the Latchkey session.
+ * person signed in: `acr`, `amr` (RFC 8176: `pwd`, `otp`, `mfa`, or `fed` through an upstream connection) and
+ * `auth_time` (OpenID Connect Core §2), from the Latchkey session.
  */
 export const scopeClaims = {
   openid: ['sub', 'acr', 'amr', 'auth_time'],

@@ -22,6 +22,8 @@ export type ProviderDeps = {
   interactionPolicy: NonNullable<NonNullable<Configuration['interactions']>['policy']>;
   /** The `acr` values issued and advertised (src/mfa/requirement.ts). */
   acrValues: string[];
+  /** Authorization parameters beyond the standard ones, with their validators (`connection`: src/federation/). */
+  extraParams: NonNullable<Configuration['extraParams']>;
   pages: {
     renderError: NonNullable<Configuration['renderError']>;
     logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
@@ -59,6 +61,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     fetch: createFetch(config),
     loadExistingGrant,
+    extraParams: deps.extraParams,
     extraClientMetadata: {
       properties: ['skip_consent', 'require_mfa'],
       validator(_ctx, key, value) {

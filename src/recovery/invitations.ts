@@ -1,4 +1,4 @@
-import { AccountError, noPassword, type Accounts } from '../accounts/accounts.js';
+import { AccountError, type Accounts } from '../accounts/accounts.js';
 import type { Audit } from '../audit.js';
 import type { MailSettings } from '../config.js';
 import type { Mail } from '../mail/outbox.js';
@@ -34,7 +34,7 @@ export function createInvitations(deps: {
     async invite(input: Invitation): Promise<{ user: User; isResent: boolean }> {
       if (deps.isProduction && !settings.smtpUrl) throw new AccountError('invitations are mailed: set SMTP_URL (and EMAIL_FROM) first');
       const existing = await accounts.findByEmail(input.email);
-      if (existing && existing.passwordHash !== noPassword) {
+      if (existing && existing.passwordHash !== null) {
         throw new AccountError(`${existing.email} already has an account with a password; they can use "Forgot your password?"`);
       }
       const user = existing ?? undefined;

@@ -8,7 +8,8 @@ export type User = {
   /** The email's look-alike key (src/accounts/email.ts); unique, null only for look-alikes older than migration 0008. */
   emailSkeleton: string | null;
   emailVerified: boolean;
-  passwordHash: string;
+  /** null: the user signs in only through an upstream connection (docs/federation.md). */
+  passwordHash: string | null;
   givenName: string | null;
   familyName: string | null;
   isActive: boolean;
@@ -24,7 +25,7 @@ type UserRow = {
   email: string;
   email_skeleton: string | null;
   email_verified: boolean | number;
-  password_hash: string;
+  password_hash: string | null;
   given_name: string | null;
   family_name: string | null;
   is_active: boolean | number;
@@ -113,7 +114,12 @@ export function createUserStore(database: Database) {
       }
     },
     async update(id: string, changes: Partial<Omit<User, 'id' | 'createdAt'>>, trx?: Transaction): Promise<void> {
-      await (trx ?? knex)('users').where({ id }).update(toRow(changes));
+      try {
+        await (trx ?? knex)('users').where({ id }).update(toRow(changes));
+      } catch (error) {
+        if (isUniqueViolation(error) && changes.email) throw new DuplicateEmailError(changes.email);
+        throw error;
+      }
     },
     /** Deletes the user row; rows that belong to the user go with it (their tables reference users ON DELETE CASCADE). */
     async delete(id: string): Promise<boolean> {

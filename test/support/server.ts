@@ -71,6 +71,8 @@ export async function startTestServer(
     auditRetentionDays: 90,
     mfa: { policy: 'optional', totpDriftSteps: 1 },
     mail: testMailSettings,
+    upstreamTimeoutSeconds: 10,
+    upstreamMetadataTtlSeconds: 3600,
     ...overrides,
   };
   const server = await startServer(config, options);
