@@ -94,6 +94,19 @@ describe('hosted pages in the reader\'s language', () => {
     expect(textOf(misdirected.body, '.error')).toBe(`Dieses Latchkey ist nur unter ${new URL(server.issuer).origin} erreichbar, nicht unter 127.0.0.1:${port}.`);
   });
 
+  it('shows a German browser the federated sign-in\'s failure page in German', async () => {
+    const browser = createBrowser({ headers: { 'accept-language': 'de' } });
+    const login = await startSignIn(browser);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(login.html)![1]!;
+    const failed = await browser.follow(`${login.url}/federated/nowhere`, {
+      method: 'POST', body: new URLSearchParams({ csrf }), headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(failed.status).toBe(400);
+    expect(languageOf(failed.html)).toBe('de');
+    expect(textOf(failed.html, 'h1')).toBe('Anmeldung nicht abgeschlossen');
+    expect(textOf(failed.html, '.error')).toBe('Diese Art der Anmeldung ist nicht (mehr) verfügbar. Wählen Sie auf der Anmeldeseite eine andere.');
+  });
+
   it('shows a German browser the device pages in German', async () => {
     const browser = createBrowser({ headers: { 'accept-language': 'de' } });
     const enter = await browser.follow(`${server.issuer}/device`);
