@@ -69,7 +69,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const now = options.now ?? Date.now;
 
   const audit = createAudit({ events: auditEvents, logger });
-  const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction });
+  const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction, now });
   const apis = createApis({ apis: apiStore });
   const throttle = createLoginThrottle({ counters, settings: config.loginThrottle, now });
   const providerHost = createProviderHost({

@@ -4,6 +4,7 @@ import { openServices, type Services } from '../services.js';
 import { escapeUnprintable } from '../unprintable.js';
 import { UserFacingError } from '../user-facing-error.js';
 import { apiCommands } from './apis.js';
+import { clientUpkeepCommands } from './client-upkeep.js';
 import { clientCommands } from './clients.js';
 import { eventsCommand } from './events.js';
 import { keyCommands } from './keys.js';
@@ -23,7 +24,12 @@ export const usage = `usage: latchkey <command> [options] [--json]
                  [--post-logout-redirect-uri URI] [--grant-types authorization_code,refresh_token,client_credentials]
                  [--skip-consent] [--name "Display name"] [--api AUD[:scope1,scope2] …]
                  [--backchannel-logout-uri URI [--backchannel-logout-session-required true|false]]
-  clients update --client-id ID [--api AUD[:scope1,scope2] … | --no-apis] [--name N] [--skip-consent true|false]
+                 [--application-type web|native] [--require-dpop] [--require-par] [--web-origin ORIGIN …]
+  clients update --client-id ID [--name N] [--redirect-uri URI … (replaces) | --add-redirect-uri URI …]
+                 [--post-logout-redirect-uri URI …] [--grant-types G1,G2] [--api AUD[:scope1,scope2] … | --no-apis]
+                 [--skip-consent true|false] [--application-type web|native] [--require-dpop true|false]
+                 [--require-par true|false] [--web-origin ORIGIN … | --no-web-origins]
+  clients rotate-secret --client-id ID [--keep-old-for 1h]
   clients list
   clients delete --client-id ID
   apis create --audience AUD [--scopes "read write"]
@@ -44,7 +50,7 @@ type KeyCommand = { options: Options; run(config: Config, out: Output, values: V
 
 const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
   users: userCommands,
-  clients: clientCommands,
+  clients: { ...clientCommands, ...clientUpkeepCommands },
   apis: apiCommands,
 };
 

@@ -19,6 +19,7 @@ import { auditProviderEvents } from './audit-events.js';
 import { logBackChannelFailures } from './back-channel-logout.js';
 import { createFindAccount } from './claims.js';
 import { createProviderPages } from './pages.js';
+import { acceptPreviousSecret } from './previous-secret.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
 import { handleServerErrors } from './server-errors.js';
@@ -58,6 +59,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
 
   return ({ issuer, signingKeys, cookieSecrets }): Provider => {
     const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages });
+    acceptPreviousSecret(provider, deps.clients.isPreviousSecret);
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);

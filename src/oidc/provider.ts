@@ -4,6 +4,7 @@ import type { Clients } from '../registry/clients.js';
 import type { CookieSecrets, SigningKey } from '../signing-keys.js';
 import { createApiAccess } from './api-access.js';
 import { scopeClaims } from './claims.js';
+import { checkWebOriginsMetadata, clientBasedCORS } from './cors.js';
 import { createFetch } from './outgoing-requests.js';
 import { loadExistingGrant } from './skip-consent.js';
 
@@ -51,13 +52,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     fetch: createFetch(config),
     loadExistingGrant,
     extraClientMetadata: {
-      properties: ['skip_consent'],
+      properties: ['skip_consent', 'web_origins'],
       validator(_ctx, key, value) {
         if (key === 'skip_consent' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('skip_consent must be a boolean');
         }
+        if (key === 'web_origins' && !checkWebOriginsMetadata(value)) {
+          throw new errors.InvalidClientMetadata('web_origins must be a list of origins');
+        }
       },
     },
+    clientBasedCORS,
 
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     claims: scopeClaims,
@@ -140,6 +145,12 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // RFC 9449 DPoP is always on in oidc-provider: a client that sends a proof gets bound tokens, one registered
+      // with --require-dpop (dpop_bound_access_tokens) none without one. A public client's refresh token is bound
+      // to the same key (oidc-provider binds it), so one stolen from a browser is useless without the private key.
+      // RFC 9126: any client may push its authorization request; one registered with --require-par
+      // (require_pushed_authorization_requests) must, and a plain authorization request of it is refused.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: deps.pages.logoutSource,
