@@ -29,6 +29,29 @@ function replayError(model: string) {
     : new errors.InvalidGrant(`${model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
 }
 
+/**
+ * How long a claimed replay-detection id is kept if the save that follows the claim never comes (a crash in
+ * between): longer than oidc-provider's 5-minute window for DPoP proofs, after which an old proof fails on `iat`.
+ */
+const replayClaimTtlMs = 10 * 60 * 1000;
+
+/**
+ * oidc-provider detects a replayed DPoP proof (RFC 9449 §11.1) with ReplayDetection.unique: find the proof's id,
+ * then save it. Two workers or instances given the same proof at once could both find nothing. Here `find` claims
+ * the id in the database in one statement instead: the first request, in whichever process, gets "not seen" and
+ * goes on (its save then sets the real expiry), every other one finds it and gets oidc-provider's own replay error.
+ */
+function createReplayDetectionAdapter(payloads: OidcPayloadStore, now: () => number): Adapter {
+  const adapter = createPayloadAdapter('ReplayDetection', payloads, now);
+  return {
+    ...adapter,
+    async find(id) {
+      const at = now();
+      return (await payloads.claim('ReplayDetection', id, at + replayClaimTtlMs, at)) ? undefined : { jti: id };
+    },
+  };
+}
+
 function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: () => number): Adapter {
   const withConsumed = (stored: Awaited<ReturnType<OidcPayloadStore['find']>>) =>
     stored && (stored.consumedAt === null ? stored.payload : { ...stored.payload, consumed: Math.floor(stored.consumedAt / 1000) });
@@ -78,6 +101,9 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
 
 export function createAdapterFactory(deps: { payloads: OidcPayloadStore; clients: Clients; now?: () => number }) {
   const now = deps.now ?? Date.now;
-  return (model: string): Adapter =>
-    model === 'Client' ? createClientAdapter(deps.clients) : createPayloadAdapter(model, deps.payloads, now);
+  return (model: string): Adapter => {
+    if (model === 'Client') return createClientAdapter(deps.clients);
+    if (model === 'ReplayDetection') return createReplayDetectionAdapter(deps.payloads, now);
+    return createPayloadAdapter(model, deps.payloads, now);
+  };
 }
