@@ -63,6 +63,15 @@ export type Config = {
   statefulRequestsPerIpPerMinute: number;
   logLevel: LogLevel;
   auditRetentionDays: number;
+  clientRegistration: ClientRegistrationSettings;
+};
+
+/** Dynamic client registration (RFC 7591); see "Dynamic client registration" in docs/apps.md. */
+export type ClientRegistrationSettings = {
+  /** closed: only the CLI registers clients; token: an initial access token is needed; open: anyone may register. */
+  mode: 'closed' | 'token' | 'open';
+  /** Registrations attempted from one IP per hour, counted in the database. */
+  perIpPerHour: number;
 };
 
 /** How hard the hosted login form pushes back on guessing; see "Credential attacks" in docs/security.md. */
@@ -209,6 +218,17 @@ function readPasswordMinLength(env: Env, problems: string[]): number {
   return value;
 }
 
+function readClientRegistration(env: Env, problems: string[]): ClientRegistrationSettings {
+  const mode = env.CLIENT_REGISTRATION || 'closed';
+  if (mode !== 'closed' && mode !== 'token' && mode !== 'open') {
+    problems.push(`CLIENT_REGISTRATION must be closed, token or open, got "${mode}"`);
+  }
+  return {
+    mode: mode === 'token' || mode === 'open' ? mode : 'closed',
+    perIpPerHour: readPositiveInteger(env, 'CLIENT_REGISTRATIONS_PER_IP_PER_HOUR', 10, problems, 1_000_000),
+  };
+}
+
 /** The only reader of process.env: parses every variable and reports every problem at once. */
 export function loadConfig(env: Env): Config {
   const problems: string[] = [];
@@ -244,6 +264,7 @@ export function loadConfig(env: Env): Config {
     statefulRequestsPerIpPerMinute: readPositiveInteger(env, 'STATEFUL_REQUESTS_PER_IP_PER_MINUTE', 600, problems, 1_000_000),
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
+    clientRegistration: readClientRegistration(env, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

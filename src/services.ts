@@ -13,11 +13,13 @@ import { createBackChannel } from './oidc/back-channel-logout.js';
 import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
 import { createApis, type Apis } from './registry/apis.js';
 import { createClients, type Clients } from './registry/clients.js';
+import { createRegistrationTokens, type RegistrationTokens } from './registration/registration-tokens.js';
 import { createApiStore } from './store/apis.js';
 import { createAuditEventStore, type AuditEventStore } from './store/audit-events.js';
 import { createClientStore } from './store/clients.js';
 import { createCounterStore } from './store/counters.js';
 import { createOidcPayloadStore } from './store/oidc-payloads.js';
+import { createRegistrationTokenStore } from './store/registration-tokens.js';
 import { createUserStore } from './store/users.js';
 import { signingKeyRetentionMs } from './signing-keys.js';
 import { planThreadPool, type ThreadPoolPlan } from './thread-pool.js';
@@ -30,6 +32,8 @@ export type Services = {
   sessions: Sessions;
   clients: Clients;
   apis: Apis;
+  /** Initial access tokens for dynamic client registration (CLIENT_REGISTRATION=token). */
+  registrationTokens: RegistrationTokens;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
   /** The purge and the timers a server runs (it starts them). */
@@ -71,6 +75,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const audit = createAudit({ events: auditEvents, logger });
   const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction, now });
   const apis = createApis({ apis: apiStore });
+  const registrationTokens = createRegistrationTokens({ tokens: createRegistrationTokenStore(database), now });
   const throttle = createLoginThrottle({ counters, settings: config.loginThrottle, now });
   const providerHost = createProviderHost({
     keysDir: config.keysDir,
@@ -81,6 +86,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
       config, logger, audit, accounts, clients, payloads, throttle, counters, now, isDatabaseReachable: () => database.isReachable(),
+      registrationTokens,
     }),
   });
   const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
@@ -96,7 +102,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, providerHost, maintenance, threadPool,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, registrationTokens, providerHost, maintenance, threadPool,
     async close() {
       await audit.settled();
       await database.destroy();

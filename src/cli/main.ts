@@ -6,6 +6,7 @@ import { UserFacingError } from '../user-facing-error.js';
 import { apiCommands } from './apis.js';
 import { clientUpkeepCommands } from './client-upkeep.js';
 import { clientCommands } from './clients.js';
+import { registrationTokenCommands } from './registration-tokens.js';
 import { eventsCommand } from './events.js';
 import { keyCommands } from './keys.js';
 import { createOutput, UsageError, type Io, type Output, type Values } from './output.js';
@@ -30,6 +31,7 @@ export const usage = `usage: latchkey <command> [options] [--json]
                  [--skip-consent true|false] [--application-type web|native] [--require-dpop true|false]
                  [--require-par true|false] [--web-origin ORIGIN … | --no-web-origins]
   clients rotate-secret --client-id ID [--keep-old-for 1h]
+  clients registration-token create [--expires 1h] [--uses 1]
   clients list
   clients delete --client-id ID
   apis create --audience AUD [--scopes "read write"]
@@ -50,7 +52,7 @@ type KeyCommand = { options: Options; run(config: Config, out: Output, values: V
 
 const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
   users: userCommands,
-  clients: { ...clientCommands, ...clientUpkeepCommands },
+  clients: { ...clientCommands, ...clientUpkeepCommands, ...registrationTokenCommands },
   apis: apiCommands,
 };
 
@@ -59,7 +61,10 @@ const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
   const [group, ...afterGroup] = argv;
   // `events` is a command of its own; the others are a group and a command name.
-  const [name, ...rest] = group === 'events' ? ['', ...afterGroup] : afterGroup;
+  // … and a few commands have a second word (`clients registration-token create`).
+  const [first, ...afterFirst] = group === 'events' ? ['', ...afterGroup] : afterGroup;
+  const isTwoWords = group !== undefined && serviceCommands[group]?.[`${first} ${afterFirst[0]}`] !== undefined;
+  const [name, rest] = isTwoWords ? [`${first} ${afterFirst[0]}`, afterFirst.slice(1)] : [first, afterFirst];
   if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
     io.stdout(usage);
     return group === undefined ? 2 : 0;

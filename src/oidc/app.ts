@@ -7,6 +7,9 @@ import type { Config } from '../config.js';
 import { createHttpRoutes } from '../http-routes.js';
 import { createInteractionRoutes } from '../interaction/routes.js';
 import type { Clients } from '../registry/clients.js';
+import { createDynamicClients } from '../registration/dynamic-clients.js';
+import { guardRegistration } from '../registration/guard.js';
+import type { RegistrationTokens } from '../registration/registration-tokens.js';
 import { bindRequestsToIssuer, refuseOtherHosts } from '../issuer-origin.js';
 import { securityHeaders } from '../security-headers.js';
 import { statefulRequestLimit } from '../stateful-request-limit.js';
@@ -37,6 +40,7 @@ export type AppDeps = {
   counters: CounterStore;
   now: () => number;
   isDatabaseReachable: () => Promise<boolean>;
+  registrationTokens: RegistrationTokens;
 };
 
 /**
@@ -48,7 +52,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const { config, logger, audit } = deps;
   const views = createViews();
   const pages = createProviderPages(views);
-  const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients });
+  const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients, dynamicClients: createDynamicClients(deps.clients) });
   const findAccount = createFindAccount(deps.accounts);
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
@@ -69,6 +73,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     // Routes where an anonymous request makes Latchkey store a row: first bounded in size (which costs nothing and
     // writes nothing, so an oversized request is refused at once), then limited per IP, before anything is stored.
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
+    provider.use(guardRegistration({ settings: config.clientRegistration, counters: deps.counters, tokens: deps.registrationTokens, now: deps.now }));
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
 import type { Clients } from '../registry/clients.js';
@@ -151,6 +152,19 @@ export function createProvider(deps: ProviderDeps): Provider {
       // RFC 9126: any client may push its authorization request; one registered with --require-par
       // (require_pushed_authorization_requests) must, and a plain authorization request of it is refused.
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      // RFC 7591/7592 with CLIENT_REGISTRATION=token or open: a client registers itself at /reg and reads, updates
+      // and deletes itself with its registration access token (rotated at each update). The registrations are
+      // written through the registry (adapter.ts), and the initial access token and the per-IP limit are checked
+      // in front of the endpoint (registration/guard.ts). Ids are 128 random bits (never UUID-shaped: registry),
+      // secrets 256.
+      registration: {
+        enabled: config.clientRegistration.mode !== 'closed',
+        initialAccessToken: false,
+        issueRegistrationAccessToken: true,
+        idFactory: () => randomBytes(16).toString('base64url'),
+        secretFactory: async () => randomBytes(32).toString('base64url'),
+      },
+      registrationManagement: { enabled: config.clientRegistration.mode !== 'closed', rotateRegistrationAccessToken: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: deps.pages.logoutSource,

@@ -60,6 +60,7 @@ export async function startTestServer(
     // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
+    clientRegistration: { mode: 'closed', perIpPerHour: 1_000_000 },
     ...overrides,
   };
   const server = await startServer(config, options);
