@@ -32,6 +32,8 @@ export type ApiOptions = {
   dpopProofWindowSeconds?: number;
   /** How many accepted DPoP proofs, still inside their window, the API remembers to refuse a replay (100,000). */
   dpopReplayCacheSize?: number;
+  /** Browser origins allowed to call the API (CORS), e.g. a single-page app's; none by default. */
+  corsOrigins?: string[];
 };
 
 export type RunningApi = { url: string; close(): Promise<void> };
@@ -64,6 +66,25 @@ function unavailable(ctx: Context, description: string) {
   ctx.status = 503;
   ctx.set('Retry-After', '5');
   ctx.body = { error: 'temporarily_unavailable', error_description: description };
+}
+
+/**
+ * CORS for the origins given, exactly as the browser sends them: a single-page app calls the API with
+ * `Authorization` and `DPoP` headers, which needs a preflight; it may read the challenge of a refusal.
+ */
+function allowOrigins(origins: string[]) {
+  return async (ctx: Context, next: Next) => {
+    ctx.vary('Origin');
+    const origin = ctx.get('Origin');
+    if (!origin || !origins.includes(origin)) return next();
+    ctx.set('Access-Control-Allow-Origin', origin);
+    ctx.set('Access-Control-Expose-Headers', 'WWW-Authenticate');
+    if (ctx.method !== 'OPTIONS') return next();
+    ctx.set('Access-Control-Allow-Methods', 'GET');
+    ctx.set('Access-Control-Allow-Headers', 'Authorization, DPoP');
+    ctx.set('Access-Control-Max-Age', '600');
+    ctx.status = 204;
+  };
 }
 
 /**
@@ -146,6 +167,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   });
 
   const app = new Koa();
+  app.use(allowOrigins(options.corsOrigins ?? []));
   app.use(router.routes());
   app.use(router.allowedMethods());
   const server = http.createServer(app.callback());
