@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Audit } from '../audit.js';
-import { supportedGrantTypes } from '../registry/clients.js';
+import { supportedGrantTypes } from '../registry/client-rules.js';
 
 type TokenEntity = { accountId?: string; clientId?: string };
 

@@ -1,4 +1,5 @@
-import { RegistryError, type Clients, type ClientSettings } from '../registry/clients.js';
+import { RegistryError, type ClientSettings } from '../registry/client-rules.js';
+import type { Clients } from '../registry/clients.js';
 
 type Metadata = Record<string, unknown>;
 
