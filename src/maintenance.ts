@@ -20,13 +20,15 @@ export function createMaintenance(deps: {
   sessions: Sessions;
   auditEvents: AuditEventStore;
   deleteExpiredThrottleCounters: (now: number, batchSize: number) => Promise<number>;
+  deleteExpiredRegistrationTokens: (now: number, batchSize: number) => Promise<number>;
   providerHost: ProviderHost;
   logger: Logger;
 }) {
   const { config, sessions, auditEvents, providerHost, logger } = deps;
 
   /**
-   * Deletes rows expired at `now` (oidc-provider rows, throttle counters, audit events past AUDIT_RETENTION_DAYS)
+   * Deletes rows expired at `now` (oidc-provider rows, throttle counters, registration tokens, audit events past
+   * AUDIT_RETENTION_DAYS)
    * in bounded batches and sends logout tokens for the expired sessions; returns how many rows went.
    */
   async function purgeExpired(now = Date.now()): Promise<number> {
@@ -40,6 +42,7 @@ export function createMaintenance(deps: {
         return count;
       },
       () => deps.deleteExpiredThrottleCounters(now, purgeBatchSize),
+      () => deps.deleteExpiredRegistrationTokens(now, purgeBatchSize),
       () => auditEvents.deleteOlderThan(auditCutoff, purgeBatchSize),
     ];
     let total = 0;

@@ -75,7 +75,8 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const audit = createAudit({ events: auditEvents, logger });
   const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction, now });
   const apis = createApis({ apis: apiStore });
-  const registrationTokens = createRegistrationTokens({ tokens: createRegistrationTokenStore(database), now });
+  const registrationTokenStore = createRegistrationTokenStore(database);
+  const registrationTokens = createRegistrationTokens({ tokens: registrationTokenStore, now });
   const throttle = createLoginThrottle({ counters, settings: config.loginThrottle, now });
   const providerHost = createProviderHost({
     keysDir: config.keysDir,
@@ -100,6 +101,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const maintenance = createMaintenance({
     config, sessions, auditEvents, providerHost, logger,
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
+    deleteExpiredRegistrationTokens: (at, batchSize) => registrationTokenStore.deleteExpired(at, batchSize),
   });
   return {
     logger, audit, auditEvents, sessions, accounts, clients, apis, registrationTokens, providerHost, maintenance, threadPool,

@@ -166,6 +166,16 @@ describe('CLIENT_REGISTRATION=token', () => {
     expect((await register(guarded, agent, token)).status).toBe(201);
   });
 
+  it('purges expired tokens, and only those', async () => {
+    await registrationToken(guarded, '--expires', '10m');
+    const count = async () => Number((await guarded.database('registration_tokens').count({ n: '*' }))[0].n);
+    const before = await count();
+    await guarded.purgeExpired(Date.now() + 5 * 60_000);
+    expect(await count()).toBe(before);
+    await guarded.purgeExpired(Date.now() + 2 * 3_600_000);
+    expect(await count()).toBe(0);
+  });
+
   it('refuses bad CLI options on one line', async () => {
     const env = { DATABASE_URL: guarded.config.databaseUrl, KEYS_DIR: guarded.config.keysDir };
     expect(await runCliCapturing(['clients', 'registration-token', 'create', '--uses', '0'], env)).toMatchObject({ code: 1, stderr: expect.stringContaining('1 to 10000') });

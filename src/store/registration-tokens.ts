@@ -19,6 +19,11 @@ export function createRegistrationTokenStore(database: Database) {
       );
       return updated === 1;
     },
+    /** Deletes tokens expired at `now`, at most `batchSize`; returns how many. */
+    async deleteExpired(now: number, batchSize: number): Promise<number> {
+      const expired = knex('registration_tokens').select('token_digest').where('expires_at', '<=', now).limit(batchSize);
+      return knex('registration_tokens').whereIn('token_digest', expired).delete();
+    },
     /** Gives back a use taken by a registration that was then refused. */
     async refund(digest: string): Promise<void> {
       await statements.run('update registration_tokens set uses_left = uses_left + 1 where token_digest = ?', [digest]);
