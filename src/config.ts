@@ -71,6 +71,7 @@ export type Config = {
   upstreamTimeoutSeconds: number;
   /** How long an upstream's discovery document (and the JWKS fetched with it) is used before it is fetched again. */
   upstreamMetadataTtlSeconds: number;
+  clientRegistration: ClientRegistrationSettings;
 };
 
 /** Second factors (docs/mfa.md); see "Second factors" in docs/security.md. */
@@ -105,6 +106,14 @@ export type MailSettings = {
   registrationEmailDomains: string[];
   /** A self-registered account signs in to apps only once its address is verified. */
   requireVerifiedEmail: boolean;
+};
+
+/** Dynamic client registration (RFC 7591); see "Dynamic client registration" in docs/apps.md. */
+export type ClientRegistrationSettings = {
+  /** closed: only the CLI registers clients; token: an initial access token is needed; open: anyone may register. */
+  mode: 'closed' | 'token' | 'open';
+  /** Registrations attempted from one IP per hour, counted in the database. */
+  perIpPerHour: number;
 };
 
 /** How hard the hosted login form pushes back on guessing; see "Credential attacks" in docs/security.md. */
@@ -340,6 +349,17 @@ function readMail(env: Env, isProduction: boolean, problems: string[]): MailSett
   };
 }
 
+function readClientRegistration(env: Env, problems: string[]): ClientRegistrationSettings {
+  const mode = env.CLIENT_REGISTRATION || 'closed';
+  if (mode !== 'closed' && mode !== 'token' && mode !== 'open') {
+    problems.push(`CLIENT_REGISTRATION must be closed, token or open, got "${mode}"`);
+  }
+  return {
+    mode: mode === 'token' || mode === 'open' ? mode : 'closed',
+    perIpPerHour: readPositiveInteger(env, 'CLIENT_REGISTRATIONS_PER_IP_PER_HOUR', 10, problems, 1_000_000),
+  };
+}
+
 /** The only reader of process.env: parses every variable and reports every problem at once. */
 export function loadConfig(env: Env): Config {
   const problems: string[] = [];
@@ -384,6 +404,7 @@ export function loadConfig(env: Env): Config {
     mail: readMail(env, isProduction, problems),
     upstreamTimeoutSeconds: readPositiveInteger(env, 'UPSTREAM_TIMEOUT', 10, problems, 120),
     upstreamMetadataTtlSeconds: readPositiveInteger(env, 'UPSTREAM_METADATA_TTL', 3600, problems, 86400),
+    clientRegistration: readClientRegistration(env, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -30,13 +30,15 @@ export function createMaintenance(deps: {
   deleteFinishedMails: (before: number, batchSize: number) => Promise<number>;
   deleteExpiredAccountTokens: (now: number, batchSize: number) => Promise<number>;
   mailSender: MailSender;
+  deleteExpiredRegistrationTokens: (now: number, batchSize: number) => Promise<number>;
   providerHost: ProviderHost;
   logger: Logger;
 }) {
   const { config, sessions, auditEvents, providerHost, logger } = deps;
 
   /**
-   * Deletes rows expired at `now` (oidc-provider rows, throttle counters, audit events past AUDIT_RETENTION_DAYS)
+   * Deletes rows expired at `now` (oidc-provider rows, throttle counters, registration tokens, audit events past
+   * AUDIT_RETENTION_DAYS)
    * in bounded batches and sends logout tokens for the expired sessions; returns how many rows went.
    */
   async function purgeExpired(now = Date.now()): Promise<number> {
@@ -50,6 +52,7 @@ export function createMaintenance(deps: {
         return count;
       },
       () => deps.deleteExpiredThrottleCounters(now, purgeBatchSize),
+      () => deps.deleteExpiredRegistrationTokens(now, purgeBatchSize),
       () => auditEvents.deleteOlderThan(auditCutoff, purgeBatchSize),
       () => deps.deleteFinishedMails(now - mailRetentionMs, purgeBatchSize),
       () => deps.deleteExpiredAccountTokens(now, purgeBatchSize),

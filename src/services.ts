@@ -24,6 +24,7 @@ import { createConnectionSecretBox } from './federation/secret-box.js';
 import { createUpstreams } from './federation/upstream.js';
 import { createApis, type Apis } from './registry/apis.js';
 import { createClients, type Clients } from './registry/clients.js';
+import { createRegistrationTokens, type RegistrationTokens } from './registration/registration-tokens.js';
 import { createApiStore } from './store/apis.js';
 import { createAuditEventStore, type AuditEventStore } from './store/audit-events.js';
 import { createClientStore } from './store/clients.js';
@@ -34,6 +35,7 @@ import { createCounterStore } from './store/counters.js';
 import { createOutboxStore } from './store/mail-outbox.js';
 import { createTransactions, type Transactions } from './store/transactions.js';
 import { createOidcPayloadStore } from './store/oidc-payloads.js';
+import { createRegistrationTokenStore } from './store/registration-tokens.js';
 import { createUserStore } from './store/users.js';
 import { createSecondFactorStore } from './store/second-factors.js';
 import { createSecretBox } from './secret-box.js';
@@ -51,6 +53,8 @@ export type Services = {
   secondFactors: SecondFactors;
   /** The upstream OpenID Connect connections and the identities linked through them (src/federation/). */
   connections: Connections;
+  /** Initial access tokens for dynamic client registration (CLIENT_REGISTRATION=token). */
+  registrationTokens: RegistrationTokens;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
   /** The mail outbox: `mail.enqueue(message, trx?)` queues a mail, in the caller's transaction when given. */
@@ -98,8 +102,10 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const now = options.now ?? Date.now;
 
   const audit = createAudit({ events: auditEvents, logger });
-  const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction });
+  const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction, now });
   const apis = createApis({ apis: apiStore });
+  const registrationTokenStore = createRegistrationTokenStore(database);
+  const registrationTokens = createRegistrationTokens({ tokens: registrationTokenStore, now });
   const throttle = createLoginThrottle({ counters, settings: config.loginThrottle, now });
   // Second factors' secrets are sealed with a key of their own in KEYS_DIR (docs/mfa.md).
   const secondFactors = createSecondFactors({
@@ -125,6 +131,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
       config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, recovery, languages, isDatabaseReachable: () => database.isReachable(),
       federation: { connections, identities, upstreams, transactions },
+      registrationTokens,
     }),
   });
   const transactions = createTransactions(database);
@@ -151,9 +158,11 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
     deleteFinishedMails: (before, batchSize) => outbox.deleteFinishedBefore(before, batchSize),
     deleteExpiredAccountTokens: (at, batchSize) => accountTokens.deleteExpired(at, batchSize),
+    deleteExpiredRegistrationTokens: (at, batchSize) => registrationTokenStore.deleteExpired(at, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, connections, providerHost, maintenance, threadPool, mail, mailSender, transactions, recovery,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, connections, registrationTokens, providerHost,
+    maintenance, threadPool, mail, mailSender, transactions, recovery,
     async close() {
       await recovery.settled();
       await mailSender.stop();

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../examples/api/api.js';
-import { deviceCodeGrantType } from '../src/registry/clients.js';
+import { deviceCodeGrantType } from '../src/registry/client-rules.js';
 import { createBrowser } from './support/browser.js';
 import { approveDevice, enterUserCode } from './support/device.js';
 import { createUser, password } from './support/fixtures.js';

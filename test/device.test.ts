@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { deviceCodeGrantType } from '../src/registry/clients.js';
+import { deviceCodeGrantType } from '../src/registry/client-rules.js';
 import { createBrowser, textOf } from './support/browser.js';
 import { approveDevice, enterUserCode } from './support/device.js';
 import { createClient, createUser, password } from './support/fixtures.js';

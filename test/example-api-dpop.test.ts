@@ -185,6 +185,12 @@ describe('the jose example for APIs in docs/apps.md', () => {
     expect((await hello({ authorization: `Bearer ${unbound}` }, url)).status).toBe(200);
   });
 
+  it('refuses a proof it has accepted before (RFC 9449 §11.1)', async () => {
+    const once = await proof(`${url}/hello`, bound);
+    expect((await withDpop(bound, once, url)).status).toBe(200);
+    expect((await withDpop(bound, once, url)).status).toBe(401);
+  });
+
   it('refuses a bound token as bearer, a proof by another key, for another method, URI or token, and no proof', async () => {
     const other = await generateKeyPair('ES256');
     const refused = [

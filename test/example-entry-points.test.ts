@@ -10,7 +10,7 @@ import { startTestServer, type TestServer } from './support/server.js';
 
 /** Every variable the entry points read: a test sets the ones it means, the test runner's own never leak in. */
 const exampleVariables = ['ISSUER', 'CLIENT_ID', 'CLIENT_SECRET', 'APP_PORT', 'APP_NAME', 'API_URL', 'API_AUDIENCE', 'API_PORT',
-  'DEMO_DIR', 'LATCHKEY_PORT', 'APP1_PORT', 'APP2_PORT', 'DEMO_EMAIL', 'DEMO_PASSWORD', 'PORT'];
+  'DEMO_DIR', 'LATCHKEY_PORT', 'APP1_PORT', 'APP2_PORT', 'DEMO_EMAIL', 'DEMO_PASSWORD', 'PORT', 'API_CORS_ORIGINS', 'SPA_PORT'];
 
 type ExampleProcess = {
   output: () => string;

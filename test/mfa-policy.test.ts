@@ -269,6 +269,11 @@ describe('operators: users mfa and users mfa reset', () => {
     expect(await server.services.secondFactors.list(user.id)).toEqual({ factors: [], recoveryCodesLeft: 0 });
     const events = await runCliCapturing(['events', '--email', user.email, '--json'], env);
     expect(events.stdout).toContain('mfa.reset');
+    // The person is told, through the outbox (the reset and its mail commit together).
+    const outbox = await runCliCapturing(['mail', 'list', '--json'], env);
+    expect(JSON.parse(outbox.stdout)).toEqual(expect.arrayContaining([
+      expect.objectContaining({ to: user.email, subject: 'Your two-step sign-in was reset' }),
+    ]));
 
     // The password alone signs in again; the old secret and codes are gone.
     const fresh = createBrowser();

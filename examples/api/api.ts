@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import Koa, { type Context, type Next } from 'koa';
 import { checkDpopProof, dpopAlgorithms } from './dpop.js';
+import { createProofReplayCache } from './proof-replay.js';
 
 export type ApiOptions = {
   /** Latchkey's issuer URL: the `iss` every token must carry. */
@@ -29,6 +30,10 @@ export type ApiOptions = {
   url?: string;
   /** How far a DPoP proof's `iat` may be from the API's clock, either way (60 s by default). */
   dpopProofWindowSeconds?: number;
+  /** How many accepted DPoP proofs, still inside their window, the API remembers to refuse a replay (100,000). */
+  dpopReplayCacheSize?: number;
+  /** Browser origins allowed to call the API (CORS), e.g. a single-page app's; none by default. */
+  corsOrigins?: string[];
 };
 
 export type RunningApi = { url: string; close(): Promise<void> };
@@ -57,6 +62,31 @@ function refuse(ctx: Context, status: number, header: string, error?: string, de
   ctx.body = error ? { error, error_description: description } : { error: 'unauthorized', error_description: 'a Bearer access token is required' };
 }
 
+function unavailable(ctx: Context, description: string) {
+  ctx.status = 503;
+  ctx.set('Retry-After', '5');
+  ctx.body = { error: 'temporarily_unavailable', error_description: description };
+}
+
+/**
+ * CORS for the origins given, exactly as the browser sends them: a single-page app calls the API with
+ * `Authorization` and `DPoP` headers, which needs a preflight; it may read the challenge of a refusal.
+ */
+function allowOrigins(origins: string[]) {
+  return async (ctx: Context, next: Next) => {
+    ctx.vary('Origin');
+    const origin = ctx.get('Origin');
+    if (!origin || !origins.includes(origin)) return next();
+    ctx.set('Access-Control-Allow-Origin', origin);
+    ctx.set('Access-Control-Expose-Headers', 'WWW-Authenticate');
+    if (ctx.method !== 'OPTIONS') return next();
+    ctx.set('Access-Control-Allow-Methods', 'GET');
+    ctx.set('Access-Control-Allow-Headers', 'Authorization, DPoP');
+    ctx.set('Access-Control-Max-Age', '600');
+    ctx.status = 204;
+  };
+}
+
 /**
  * A small resource server: verifies Latchkey's RFC 9068 JWT access tokens offline against its JWKS. A token bound to
  * a DPoP key (`cnf.jkt`, RFC 9449) is accepted only with the DPoP scheme and a valid proof by that key, never as a
@@ -72,6 +102,9 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`), {
     cooldownDuration: (options.jwksCooldownSeconds ?? 30) * 1000,
   });
+
+  const dpopWindowSeconds = options.dpopProofWindowSeconds ?? 60;
+  const replays = createProofReplayCache({ maxEntries: options.dpopReplayCacheSize ?? 100_000, windowSeconds: dpopWindowSeconds });
 
   // Known once the port is: requests arrive only after that.
   let publicUrl = '';
@@ -91,12 +124,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     } catch (error) {
       // Only a bad token is the caller's fault; an unreachable Latchkey (JWKS download failed) is ours: 503.
       const isTokenProblem = error instanceof errors.JOSEError && !(error instanceof errors.JWKSTimeout) && !(error instanceof errors.JWKSInvalid);
-      if (!isTokenProblem) {
-        ctx.status = 503;
-        ctx.set('Retry-After', '5');
-        ctx.body = { error: 'temporarily_unavailable', error_description: 'the signing keys could not be fetched' };
-        return;
-      }
+      if (!isTokenProblem) return unavailable(ctx, 'the signing keys could not be fetched');
       return invalid('invalid_token', error instanceof errors.JWTExpired ? 'the access token expired' : 'the access token is invalid');
     }
     const jkt = typeof payload.cnf?.jkt === 'string' ? payload.cnf.jkt : undefined;
@@ -109,8 +137,9 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       if (!jkt) return invalid('invalid_token', 'the access token is not DPoP-bound');
       const problem = await checkDpopProof({
         proof: ctx.get('DPoP') || undefined, accessToken: token, jkt, method: ctx.method,
-        url: new URL(`${publicUrl}${ctx.path}`), now: now(), windowSeconds: options.dpopProofWindowSeconds ?? 60,
+        url: new URL(`${publicUrl}${ctx.path}`), now: now(), windowSeconds: dpopWindowSeconds, replays,
       });
+      if (typeof problem === 'object') return unavailable(ctx, 'too many DPoP proofs to remember; try again shortly');
       if (problem) return invalid('invalid_dpop_proof', problem);
     }
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
@@ -138,6 +167,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   });
 
   const app = new Koa();
+  app.use(allowOrigins(options.corsOrigins ?? []));
   app.use(router.routes());
   app.use(router.allowedMethods());
   const server = http.createServer(app.callback());

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { base64url, calculateJwkThumbprint, EmbeddedJWK, errors, jwtVerify } from 'jose';
+import type { ProofReplayCache } from './proof-replay.js';
 
 /** RFC 9449 §5.1: the proof algorithms accepted, the ones Latchkey advertises (dpop_signing_alg_values_supported). */
 export const dpopAlgorithms = ['ES256', 'Ed25519', 'EdDSA'];
@@ -16,7 +17,12 @@ export type ProofCheck = {
   now: number;
   /** How far `iat` may be from `now`, either way (clocks differ), in seconds. */
   windowSeconds: number;
+  /** The proofs accepted before (proof-replay.ts), with the same window. */
+  replays: ProofReplayCache;
 };
+
+/** What is wrong with a proof (the request is refused 401), or that the replay memory is full (503). */
+export type ProofProblem = string | { isFull: true };
 
 /** URIs compared without query and fragment (RFC 9449 §4.3 step 9), after URL's normalisation (case, default port). */
 const withoutQuery = (url: URL) => `${url.origin}${url.pathname}`;
@@ -25,10 +31,10 @@ const withoutQuery = (url: URL) => `${url.origin}${url.pathname}`;
  * Checks a DPoP proof for a request carrying a DPoP-bound access token (RFC 9449 §4.3 and §7.1): one well-formed
  * `dpop+jwt`, signed by the public key in its own header with an allowed algorithm, for this method and URI,
  * issued within `windowSeconds` of now, for this access token (`ath`), by the key the token is bound to (`jkt`).
- * Returns what is wrong, or nothing. Replayed proofs (same `jti`) are not detected: an API that must refuse them
- * remembers each `jti` for twice `windowSeconds` (§11.1).
+ * Last (only a proof good in every other way is remembered, §11.1), one not seen before. Returns what is wrong,
+ * or nothing.
  */
-export async function checkDpopProof(check: ProofCheck): Promise<string | undefined> {
+export async function checkDpopProof(check: ProofCheck): Promise<ProofProblem | undefined> {
   if (!check.proof) return 'a DPoP proof is required';
   if (check.proof.includes(',')) return 'exactly one DPoP header is allowed';
   let verified;
@@ -57,5 +63,8 @@ export async function checkDpopProof(check: ProofCheck): Promise<string | undefi
   if (await calculateJwkThumbprint(protectedHeader.jwk!, 'sha256') !== check.jkt) {
     return 'the DPoP proof is signed by another key than the token is bound to';
   }
+  const remembered = check.replays.remember(check.jkt, payload.jti, payload.iat!, check.now);
+  if (remembered === 'replayed') return 'the DPoP proof has been used before';
+  if (remembered === 'full') return { isFull: true };
   return undefined;
 }

@@ -2,7 +2,8 @@ import { startApi, type ApiOptions } from './api.js';
 
 // `npx tsx examples/api/main.ts`: the example API on its own. Environment: ISSUER (default http://localhost:3000),
 // API_PORT (default 4000; 0 picks a free port), API_AUDIENCE (default http://localhost:$API_PORT; required with
-// API_PORT=0).
+// API_PORT=0), API_CORS_ORIGINS (browser origins allowed to call it, separated by spaces, e.g. the example SPA's
+// http://localhost:5000).
 
 type Env = Record<string, string | undefined>;
 
@@ -18,7 +19,9 @@ function readOptions(env: Env): { options: ApiOptions; problems: string[] } {
   if (!isPort) problems.push(`API_PORT must be a port number from 0 to 65535, got "${portText}"`);
   const port = Number(portText);
   if (isPort && port === 0 && !env.API_AUDIENCE) problems.push('API_AUDIENCE is required with API_PORT=0 (the audience cannot be derived from a port not yet chosen)');
-  return { options: { issuer, audience: env.API_AUDIENCE || `http://localhost:${port}`, port }, problems };
+  const corsOrigins = (env.API_CORS_ORIGINS ?? '').split(' ').filter(Boolean);
+  for (const origin of corsOrigins) if (!isHttpUrl(origin) || new URL(origin).origin !== origin) problems.push(`API_CORS_ORIGINS must list origins (scheme://host[:port]), got "${origin}"`);
+  return { options: { issuer, audience: env.API_AUDIENCE || `http://localhost:${port}`, port, corsOrigins }, problems };
 }
 
 const { options, problems } = readOptions(process.env);

@@ -4,13 +4,17 @@ import type { ApiAccess } from '../store/clients.js';
 import { actor, required, table, UsageError, type Io, type Output, type Values } from './output.js';
 import { secretOption } from './stdin.js';
 
-const publicClient = (client: RegisteredClient) => ({
+export const publicClient = (client: RegisteredClient) => ({
   clientId: client.clientId,
   name: client.name,
   isPublic: client.tokenEndpointAuthMethod === 'none',
   redirectUris: client.redirectUris,
   postLogoutRedirectUris: client.postLogoutRedirectUris,
   grantTypes: client.grantTypes,
+  applicationType: client.applicationType,
+  requireDpop: client.requireDpop,
+  requirePar: client.requirePar,
+  webOrigins: client.webOrigins,
   skipConsent: client.skipConsent,
   requireMfa: client.requireMfa,
   apis: client.apis,
@@ -20,7 +24,7 @@ const publicClient = (client: RegisteredClient) => ({
 });
 
 const describeApi = (api: ApiAccess) => `${api.audience}${api.scopes.length > 0 ? ` (${api.scopes.join(' ')})` : ' (audience only)'}`;
-const describeApis = (apis: ApiAccess[]) => (apis.length > 0 ? apis.map(describeApi).join(', ') : 'none');
+export const describeApis = (apis: ApiAccess[]) => (apis.length > 0 ? apis.map(describeApi).join(', ') : 'none');
 
 /**
  * `--api AUD[:scope1,scope2]`. An audience is a URI and may hold colons itself (`https://host:8443`, `urn:a:b`),
@@ -38,18 +42,24 @@ export function parseApiOption(value: string, audiences: string[]): ApiAccess {
   return { audience, scopes };
 }
 
-async function apiOptions(values: Values, { apis }: Services): Promise<ApiAccess[] | undefined> {
+export async function apiOptions(values: Values, { apis }: Services): Promise<ApiAccess[] | undefined> {
   const given = values.api as string[] | undefined;
   if (given === undefined) return undefined;
   const audiences = (await apis.list()).map((api) => api.audience);
   return given.map((value) => parseApiOption(value, audiences));
 }
 
-function booleanOption(values: Values, name: string): boolean | undefined {
+export function booleanOption(values: Values, name: string): boolean | undefined {
   const value = values[name];
   if (value === undefined) return undefined;
   if (value !== 'true' && value !== 'false') throw new UsageError(`--${name} must be true or false`);
   return value === 'true';
+}
+
+/** `--grant-types a,b,c` as a list; undefined when not given. */
+export function grantTypesOption(values: Values): string[] | undefined {
+  const value = values['grant-types'];
+  return typeof value === 'string' ? value.split(',').map((grantType) => grantType.trim()).filter(Boolean) : undefined;
 }
 
 export const clientCommands = {
@@ -61,14 +71,14 @@ export const clientCommands = {
       'grant-types': { type: 'string' }, 'skip-consent': { type: 'boolean' }, 'require-mfa': { type: 'boolean' }, name: { type: 'string' },
       api: { type: 'string', multiple: true },
       'backchannel-logout-uri': { type: 'string' }, 'backchannel-logout-session-required': { type: 'string' },
+      'application-type': { type: 'string' }, 'require-dpop': { type: 'boolean' }, 'require-par': { type: 'boolean' },
+      'web-origin': { type: 'string', multiple: true },
     },
     async run(values: Values, services: Services, out: Output, io: Io) {
       const { clients, audit } = services;
       const secretOptions = ['public', 'client-secret', 'client-secret-stdin'].filter((name) => values[name] !== undefined);
       if (secretOptions.length > 1) throw new UsageError(`--${secretOptions.join(' and --')} exclude each other`);
-      const grantTypes = typeof values['grant-types'] === 'string'
-        ? values['grant-types'].split(',').map((grantType) => grantType.trim()).filter(Boolean)
-        : undefined;
+      const grantTypes = grantTypesOption(values);
       const sessionRequired = booleanOption(values, 'backchannel-logout-session-required');
       const clientId = required(values, 'client-id');
       const apis = await apiOptions(values, services);
@@ -86,10 +96,15 @@ export const clientCommands = {
         apis,
         backchannelLogoutUri: values['backchannel-logout-uri'] as string | undefined,
         backchannelLogoutSessionRequired: sessionRequired,
+        applicationType: values['application-type'] as string | undefined,
+        requireDpop: values['require-dpop'] === true,
+        requirePar: values['require-par'] === true,
+        webOrigins: values['web-origin'] as string[] | undefined,
       });
       await audit.record({ type: 'client.created', clientId: client.clientId, details: {
         actor: actor(), authMethod: client.tokenEndpointAuthMethod, grantTypes: client.grantTypes.join(' '), skipConsent: client.skipConsent, requireMfa: client.requireMfa,
-        apis: describeApis(client.apis),
+        apis: describeApis(client.apis), applicationType: client.applicationType, requireDpop: client.requireDpop,
+        requirePar: client.requirePar, webOrigins: client.webOrigins.join(' '),
       } });
       const wasGenerated = client.clientSecret !== null && clientSecret === undefined;
       out.result({ ...publicClient(client), ...(wasGenerated ? { clientSecret: client.clientSecret } : {}) }, [
@@ -97,34 +112,6 @@ export const clientCommands = {
         `APIs: ${describeApis(client.apis)}`,
         ...(wasGenerated ? [`client secret (shown once, store it now): ${client.clientSecret}`] : []),
       ]);
-    },
-  },
-  update: {
-    options: {
-      'client-id': { type: 'string' }, api: { type: 'string', multiple: true }, 'no-apis': { type: 'boolean' },
-      name: { type: 'string' }, 'skip-consent': { type: 'string' }, 'require-mfa': { type: 'string' },
-    },
-    async run(values: Values, services: Services, out: Output) {
-      const { clients, audit } = services;
-      const clientId = required(values, 'client-id');
-      if (values.api !== undefined && values['no-apis'] !== undefined) throw new UsageError('--api and --no-apis exclude each other');
-      const apis = values['no-apis'] === true ? [] : await apiOptions(values, services);
-      const skipConsent = booleanOption(values, 'skip-consent');
-      const requireMfa = booleanOption(values, 'require-mfa');
-      const name = values.name as string | undefined;
-      if (apis === undefined && skipConsent === undefined && requireMfa === undefined && name === undefined) {
-        throw new UsageError('nothing to change: give --api, --no-apis, --name, --skip-consent or --require-mfa');
-      }
-      const client = await clients.update(clientId, { apis, skipConsent, requireMfa, name: name === '' ? null : name });
-      if (!client) throw new UsageError(`no client with id ${clientId}`);
-      await audit.record({ type: 'client.updated', clientId, details: {
-        actor: actor(),
-        ...(apis !== undefined ? { apis: describeApis(client.apis) } : {}),
-        ...(skipConsent !== undefined ? { skipConsent } : {}),
-        ...(requireMfa !== undefined ? { requireMfa } : {}),
-        ...(name !== undefined ? { name } : {}),
-      } });
-      out.result(publicClient(client), [`updated client ${clientId}`, `APIs: ${describeApis(client.apis)}`]);
     },
   },
   list: {

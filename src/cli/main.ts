@@ -4,12 +4,14 @@ import { openServices, type Services } from '../services.js';
 import { escapeUnprintable } from '../unprintable.js';
 import { UserFacingError } from '../user-facing-error.js';
 import { apiCommands } from './apis.js';
+import { clientUpkeepCommands } from './client-upkeep.js';
 import { clientCommands } from './clients.js';
 import { connectionCommands, unlinkCommand } from './connections.js';
 import { eventsCommand } from './events.js';
 import { keyCommands } from './keys.js';
 import { mailCommands } from './mail.js';
 import { createOutput, UsageError, type Io, type Output, type Values } from './output.js';
+import { registrationTokenCommands } from './registration-tokens.js';
 import { secondFactorCommands } from './second-factors.js';
 import { userCommands } from './users.js';
 
@@ -31,8 +33,13 @@ export const usage = `usage: latchkey <command> [options] [--json]
                  [--post-logout-redirect-uri URI] [--grant-types authorization_code,refresh_token,client_credentials]
                  [--skip-consent] [--require-mfa] [--name "Display name"] [--api AUD[:scope1,scope2] …]
                  [--backchannel-logout-uri URI [--backchannel-logout-session-required true|false]]
-  clients update --client-id ID [--api AUD[:scope1,scope2] … | --no-apis] [--name N] [--skip-consent true|false]
-                 [--require-mfa true|false]
+                 [--application-type web|native] [--require-dpop] [--require-par] [--web-origin ORIGIN …]
+  clients update --client-id ID [--name N] [--redirect-uri URI … (replaces) | --add-redirect-uri URI …]
+                 [--post-logout-redirect-uri URI …] [--grant-types G1,G2] [--api AUD[:scope1,scope2] … | --no-apis]
+                 [--skip-consent true|false] [--require-mfa true|false] [--application-type web|native]
+                 [--require-dpop true|false] [--require-par true|false] [--web-origin ORIGIN … | --no-web-origins]
+  clients rotate-secret --client-id ID [--keep-old-for 1h]
+  clients registration-token create [--expires 1h] [--uses 1]
   clients list
   clients delete --client-id ID
   connections create --id ID --issuer URL --client-id X [--client-secret-stdin | --client-secret S] --name "Display name"
@@ -62,7 +69,7 @@ type KeyCommand = { options: Options; run(config: Config, out: Output, values: V
 
 const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
   users: { ...userCommands, ...secondFactorCommands, unlink: unlinkCommand },
-  clients: clientCommands,
+  clients: { ...clientCommands, ...clientUpkeepCommands, ...registrationTokenCommands },
   connections: connectionCommands,
   apis: apiCommands,
   mail: mailCommands,
@@ -73,9 +80,10 @@ const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
   const [group, ...afterGroup] = argv;
   // `events` is a command of its own; the others are a group and a command name.
-  // `users mfa reset` is the one command of three words.
-  const [name, ...rest] = group === 'events' ? ['', ...afterGroup]
-    : group === 'users' && afterGroup[0] === 'mfa' && afterGroup[1] === 'reset' ? ['mfa reset', ...afterGroup.slice(2)] : afterGroup;
+  // … and a few commands have a second word (`users mfa reset`, `clients registration-token create`).
+  const [first, ...afterFirst] = group === 'events' ? ['', ...afterGroup] : afterGroup;
+  const isTwoWords = group !== undefined && serviceCommands[group]?.[`${first} ${afterFirst[0]}`] !== undefined;
+  const [name, rest] = isTwoWords ? [`${first} ${afterFirst[0]}`, afterFirst.slice(1)] : [first, afterFirst];
   if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
     io.stdout(usage);
     return group === undefined ? 2 : 0;

@@ -27,10 +27,13 @@ export const secondFactorCommands = {
     options: { email: { type: 'string' } },
     async run(values: Values, services: Services, out: Output) {
       const user = await findUser(services, required(values, 'email'));
-      const removed = await services.secondFactors.reset(user.id);
+      // The reset and the notice to the person commit together (the outbox delivers it; without SMTP_URL, to the log).
+      const removed = await services.transactions.run(async (trx) => {
+        const counts = await services.secondFactors.reset(user.id, trx);
+        await services.mail.enqueue({ to: user.email, subject: 'Your two-step sign-in was reset', template: 'mfa-reset', locals: { email: user.email } }, trx);
+        return counts;
+      });
       await services.audit.record({ type: 'mfa.reset', accountId: user.id, email: user.email, details: { actor: actor(), ...removed } });
-      // MAIL (src/mail/, being built in parallel): tell the person their second factors were reset, when mail is
-      // configured. This is the one call site for that notice.
       out.result({ email: user.email, ...removed }, [
         `removed ${removed.factorsRemoved} second factor(s) and ${removed.recoveryCodesRemoved} recovery code(s) of ${user.email}`,
         'they sign in with their password alone until they set up a factor again (at once, when MFA=required)',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Transaction } from '../store/transactions.js';
 import type { SecretBox } from '../secret-box.js';
 import type { SecondFactor, SecondFactorStore } from '../store/second-factors.js';
 import { UserFacingError } from '../user-facing-error.js';
@@ -134,10 +135,10 @@ export function createSecondFactors(deps: { store: SecondFactorStore; box: Secre
       return removed > 0;
     },
 
-    /** Removes every factor and recovery code of the account (the operator's reset). */
-    async reset(accountId: string): Promise<{ factorsRemoved: number; recoveryCodesRemoved: number }> {
-      const factorsRemoved = await store.deleteByAccount(accountId);
-      return { factorsRemoved, recoveryCodesRemoved: await store.deleteRecoveryCodes(accountId) };
+    /** Removes every factor and recovery code of the account (the operator's reset), in `trx` when given. */
+    async reset(accountId: string, trx?: Transaction): Promise<{ factorsRemoved: number; recoveryCodesRemoved: number }> {
+      const factorsRemoved = await store.deleteByAccount(accountId, undefined, trx);
+      return { factorsRemoved, recoveryCodesRemoved: await store.deleteRecoveryCodes(accountId, trx) };
     },
   };
 }

@@ -1,20 +1,41 @@
 import { errors, type Adapter } from 'oidc-provider';
 import type { Clients } from '../registry/clients.js';
+import type { DynamicClients } from '../registration/dynamic-clients.js';
+import { UserFacingError } from '../user-facing-error.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
 import { clientMetadata } from './client-metadata.js';
 
-/** Clients are managed by the CLI in their own table; the provider only reads them. */
-function createClientAdapter(clients: Clients): Adapter {
+/** A registry rule a registration broke, as the RFC 7591 §3.2.2 error that names it. */
+function registrationError(error: unknown): unknown {
+  if (!(error instanceof UserFacingError)) return error;
+  if (!/redirect URI/.test(error.message)) return new errors.InvalidClientMetadata(error.message);
+  // oidc-provider's InvalidRedirectUri has a fixed description, written for authorization requests.
+  return Object.assign(new errors.InvalidRedirectUri(), { error_description: error.message });
+}
+
+/**
+ * Clients live in their own table. The CLI manages them through the registry; oidc-provider writes only for dynamic
+ * registration and management (RFC 7591/7592), and those writes go through the registry too (dynamic-clients.ts).
+ */
+function createClientAdapter(clients: Clients, dynamicClients: DynamicClients): Adapter {
   const readOnly = async () => {
-    throw new Error('clients are read-only to the provider; manage them with `latchkey clients`');
+    throw new Error('oidc-provider does not consume or revoke clients');
   };
   return {
     async find(id) {
       const client = await clients.find(id);
       return client && clientMetadata(client);
     },
-    upsert: readOnly,
-    destroy: readOnly,
+    async upsert(id, metadata) {
+      try {
+        await dynamicClients.save(id, metadata);
+      } catch (error) {
+        throw registrationError(error);
+      }
+    },
+    async destroy(id) {
+      await dynamicClients.delete(id);
+    },
     consume: readOnly,
     revokeByGrantId: readOnly,
     findByUid: async () => undefined,
@@ -27,6 +48,29 @@ function replayError(model: string) {
   return model === 'PushedAuthorizationRequest'
     ? new errors.InvalidRequest('request_uri already used')
     : new errors.InvalidGrant(`${model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
+}
+
+/**
+ * How long a claimed replay-detection id is kept if the save that follows the claim never comes (a crash in
+ * between): longer than oidc-provider's 5-minute window for DPoP proofs, after which an old proof fails on `iat`.
+ */
+const replayClaimTtlMs = 10 * 60 * 1000;
+
+/**
+ * oidc-provider detects a replayed DPoP proof (RFC 9449 §11.1) with ReplayDetection.unique: find the proof's id,
+ * then save it. Two workers or instances given the same proof at once could both find nothing. Here `find` claims
+ * the id in the database in one statement instead: the first request, in whichever process, gets "not seen" and
+ * goes on (its save then sets the real expiry), every other one finds it and gets oidc-provider's own replay error.
+ */
+function createReplayDetectionAdapter(payloads: OidcPayloadStore, now: () => number): Adapter {
+  const adapter = createPayloadAdapter('ReplayDetection', payloads, now);
+  return {
+    ...adapter,
+    async find(id) {
+      const at = now();
+      return (await payloads.claim('ReplayDetection', id, at + replayClaimTtlMs, at)) ? undefined : { jti: id };
+    },
+  };
 }
 
 function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: () => number): Adapter {
@@ -76,8 +120,11 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
   };
 }
 
-export function createAdapterFactory(deps: { payloads: OidcPayloadStore; clients: Clients; now?: () => number }) {
+export function createAdapterFactory(deps: { payloads: OidcPayloadStore; clients: Clients; dynamicClients: DynamicClients; now?: () => number }) {
   const now = deps.now ?? Date.now;
-  return (model: string): Adapter =>
-    model === 'Client' ? createClientAdapter(deps.clients) : createPayloadAdapter(model, deps.payloads, now);
+  return (model: string): Adapter => {
+    if (model === 'Client') return createClientAdapter(deps.clients, deps.dynamicClients);
+    if (model === 'ReplayDetection') return createReplayDetectionAdapter(deps.payloads, now);
+    return createPayloadAdapter(model, deps.payloads, now);
+  };
 }

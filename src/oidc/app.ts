@@ -23,6 +23,9 @@ import type { Recovery } from '../recovery/recovery.js';
 import { createReturnToSignIn } from '../recovery/return-to-sign-in.js';
 import { createRecoveryRoutes } from '../recovery/routes.js';
 import type { Clients } from '../registry/clients.js';
+import { createDynamicClients } from '../registration/dynamic-clients.js';
+import { guardRegistration } from '../registration/guard.js';
+import type { RegistrationTokens } from '../registration/registration-tokens.js';
 import { bindRequestsToIssuer, refuseOtherHosts } from '../issuer-origin.js';
 import { securityHeaders } from '../security-headers.js';
 import { statefulRequestLimit } from '../stateful-request-limit.js';
@@ -39,6 +42,7 @@ import { logBackChannelFailures } from './back-channel-logout.js';
 import { createFindAccount } from './claims.js';
 import { connectionParam } from './connection-param.js';
 import { createProviderPages } from './pages.js';
+import { acceptPreviousSecret } from './previous-secret.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
 import { handleServerErrors } from './server-errors.js';
@@ -62,6 +66,7 @@ export type AppDeps = {
   isDatabaseReachable: () => Promise<boolean>;
   /** Sign-in through upstream OpenID Connect connections (src/federation/). */
   federation: { connections: Connections; identities: FederatedIdentityStore; upstreams: Upstreams; transactions: Transactions };
+  registrationTokens: RegistrationTokens;
 };
 
 /**
@@ -73,7 +78,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const { config, logger, audit } = deps;
   const views = createViews(deps.languages, { passwordResetEnabled: deps.recovery.passwordReset !== undefined, registrationOpen: deps.recovery.signUp !== undefined });
   const pages = createProviderPages(views);
-  const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients });
+  const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients, dynamicClients: createDynamicClients(deps.clients) });
   const findAccount = createFindAccount(deps.accounts);
   const deviceFlow = deviceFlowFeature(views);
   const interactionPolicy = createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor });
@@ -88,6 +93,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   return ({ issuer, signingKeys, cookieSecrets }): Provider => {
     const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, deviceFlow, extraParams,
       interactionPolicy, acrValues: [acrValues.password, acrValues.mfa] });
+    acceptPreviousSecret(provider, deps.clients.isPreviousSecret);
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
@@ -98,6 +104,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     // Routes where an anonymous request makes Latchkey store a row: first bounded in size (which costs nothing and
     // writes nothing, so an oversized request is refused at once), then limited per IP, before anything is stored.
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
+    provider.use(guardRegistration({ settings: config.clientRegistration, counters: deps.counters, tokens: deps.registrationTokens, now: deps.now }));
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     useDeviceFlowLimits(provider, { counters: deps.counters, settings: config.deviceFlow, views, now: deps.now });
     const staticDocuments = createStaticDocuments({ documents, issuer, trustsProxy: provider.proxy });

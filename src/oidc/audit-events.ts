@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Audit } from '../audit.js';
-import { supportedGrantTypes } from '../registry/clients.js';
+import { supportedGrantTypes } from '../registry/client-rules.js';
 
 type TokenEntity = { accountId?: string; clientId?: string };
 
@@ -55,6 +55,18 @@ export function auditProviderEvents(provider: Provider, audit: Audit): void {
     // The grant id names the grant; it is not a credential and cannot be exchanged for anything.
     const type = ctx.oidc?.route === 'revocation' ? 'token.revoked' : 'grant.revoked';
     void audit.record({ type, ...subject(ctx), details: { grantId, route: ctx.oidc?.route } });
+  });
+
+  // Dynamic client registration (RFC 7591/7592): which client registered, changed or deleted itself, from where.
+  // A refusal keeps only its error code: its description may quote anything the registration sent.
+  const registrationEvent = (type: string) => (ctx: KoaContextWithOIDC, client: { clientId: string }) => {
+    void audit.record({ type, clientId: client.clientId, ip: ctx.ip });
+  };
+  provider.on('registration_create.success', registrationEvent('client.registered'));
+  provider.on('registration_update.success', registrationEvent('client.registration_updated'));
+  provider.on('registration_delete.success', registrationEvent('client.registration_deleted'));
+  provider.on('registration_create.error', (ctx: KoaContextWithOIDC, error: { error?: string }) => {
+    void audit.record({ type: 'client.registration_refused', ip: ctx.ip, details: { error: error.error } });
   });
 
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {

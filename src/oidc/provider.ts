@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
 import { supportedLanguages } from '../i18n/catalogues.js';
@@ -5,6 +6,7 @@ import type { Clients } from '../registry/clients.js';
 import type { CookieSecrets, SigningKey } from '../signing-keys.js';
 import { createApiAccess } from './api-access.js';
 import { scopeClaims } from './claims.js';
+import { checkWebOriginsMetadata, clientBasedCORS } from './cors.js';
 import { createFetch } from './outgoing-requests.js';
 import { loadExistingGrant } from './skip-consent.js';
 
@@ -63,13 +65,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     loadExistingGrant,
     extraParams: deps.extraParams,
     extraClientMetadata: {
-      properties: ['skip_consent', 'require_mfa'],
+      properties: ['skip_consent', 'require_mfa', 'web_origins'],
       validator(_ctx, key, value) {
         if ((key === 'skip_consent' || key === 'require_mfa') && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
+        if (key === 'web_origins' && !checkWebOriginsMetadata(value)) {
+          throw new errors.InvalidClientMetadata('web_origins must be a list of origins');
+        }
       },
     },
+    clientBasedCORS,
 
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     claims: scopeClaims,
@@ -157,6 +163,25 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
       userinfo: { enabled: true },
       deviceFlow: deps.deviceFlow,
+      // RFC 9449 DPoP is always on in oidc-provider: a client that sends a proof gets bound tokens, one registered
+      // with --require-dpop (dpop_bound_access_tokens) none without one. A public client's refresh token is bound
+      // to the same key (oidc-provider binds it), so one stolen from a browser is useless without the private key.
+      // RFC 9126: any client may push its authorization request; one registered with --require-par
+      // (require_pushed_authorization_requests) must, and a plain authorization request of it is refused.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      // RFC 7591/7592 with CLIENT_REGISTRATION=token or open: a client registers itself at /reg and reads, updates
+      // and deletes itself with its registration access token (rotated at each update). The registrations are
+      // written through the registry (adapter.ts), and the initial access token and the per-IP limit are checked
+      // in front of the endpoint (registration/guard.ts). Ids are 128 random bits (never UUID-shaped: registry),
+      // secrets 256.
+      registration: {
+        enabled: config.clientRegistration.mode !== 'closed',
+        initialAccessToken: false,
+        issueRegistrationAccessToken: true,
+        idFactory: () => randomBytes(16).toString('base64url'),
+        secretFactory: async () => randomBytes(32).toString('base64url'),
+      },
+      registrationManagement: { enabled: config.clientRegistration.mode !== 'closed', rotateRegistrationAccessToken: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: deps.pages.logoutSource,

@@ -1,5 +1,5 @@
 import type { Api, ApiStore } from '../store/apis.js';
-import { absoluteUri, RegistryError } from './clients.js';
+import { absoluteUri, RegistryError } from './client-rules.js';
 
 export type Apis = ReturnType<typeof createApis>;
 

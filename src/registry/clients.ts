@@ -1,86 +1,23 @@
-import { randomBytes } from 'node:crypto';
-import { isLoopbackHost, readAbsoluteUri } from '../absolute-uri.js';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiStore } from '../store/apis.js';
 import { DuplicateClientError, type ApiAccess, type Client, type ClientChanges, type ClientStore } from '../store/clients.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
-import { UserFacingError } from '../user-facing-error.js';
+import { checkBackchannelLogoutUri, checkSettings, isUuidShaped, RegistryError, type ClientSettings } from './client-rules.js';
 
-/** RFC 8628 §3.4: the device authorization grant, for devices and CLIs that cannot receive a redirect (src/device/). */
-export const deviceCodeGrantType = 'urn:ietf:params:oauth:grant-type:device_code';
-
-export const supportedGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials', deviceCodeGrantType] as const;
-
-export class RegistryError extends UserFacingError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RegistryError';
-  }
-}
-
-/**
- * User ids are random UUIDs (accounts.ts), and a client_credentials access token's `sub` is the client id (RFC 9068
- * §2.2): a client id of that shape could equal a user's `sub`, and an API keyed on `sub` would take the service for
- * that user. Client ids are therefore never shaped like a UUID, in any letter case, so the two never meet.
- */
-const uuidShape = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuidShaped(clientId: string): boolean {
-  return uuidShape.test(clientId);
-}
-
-/** An absolute URI without fragment or credentials (absolute-uri.ts), or a RegistryError naming what it is. */
-export function absoluteUri(value: string, label: string): URL {
-  const read = readAbsoluteUri(value);
-  if ('problem' in read) throw new RegistryError(`${label} "${value}" ${read.problem}`);
-  return read.url;
-}
-
-/**
- * RFC 9700 §2.1 and RFC 8252: exact, absolute redirect URIs without fragments; plain http only to the loopback
- * interface; private-use schemes for native apps must be reverse-domain names (contain a dot).
- */
-export function checkRedirectUri(value: string, label: string): string {
-  const url = absoluteUri(value, label);
-  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    throw new RegistryError(`${label} "${value}" must use https (http is allowed only for localhost)`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:' && !url.protocol.slice(0, -1).includes('.')) {
-    throw new RegistryError(`${label} "${value}" must use https, or a reverse-domain private-use scheme for native apps`);
-  }
-  return value;
-}
-
-/**
- * OpenID Connect Back-Channel Logout 1.0 §2.2: an absolute http(s) URI without a fragment. Latchkey POSTs logout
- * tokens to it server to server, so plain http (token in clear text) is refused in production except on localhost.
- */
-export function checkBackchannelLogoutUri(value: string, isProduction: boolean): string {
-  const label = 'back-channel logout URI';
-  const url = absoluteUri(value, label);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError(`${label} "${value}" must use https or http`);
-  if (isProduction && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    throw new RegistryError(`${label} "${value}" must use https when NODE_ENV=production (http is allowed only for localhost)`);
-  }
-  return value;
-}
-
-export type NewClient = {
+export type NewClient = ClientSettings & {
   clientId: string;
   clientSecret?: string;
   isPublic?: boolean;
-  name?: string;
-  redirectUris?: string[];
-  postLogoutRedirectUris?: string[];
-  grantTypes?: string[];
-  skipConsent?: boolean;
   backchannelLogoutUri?: string;
   /** Whether logout tokens carry `sid` (and ID tokens too); Back-Channel Logout 1.0 §2.2, default true here. */
   backchannelLogoutSessionRequired?: boolean;
-  /** The APIs the client may obtain access tokens for; none when absent. */
-  apis?: ApiAccess[];
-  /** Its users must give a second factor even when MFA=optional (docs/mfa.md). */
-  requireMfa?: boolean;
 };
+
+/** Compares secrets in constant time, also when their lengths differ (the digests are of equal length). */
+function isSameSecret(expected: string, presented: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(expected), digest(presented));
+}
 
 /**
  * A client as everything above the store sees it. `skipConsent` is the one name for "this app's users are not asked
@@ -89,7 +26,6 @@ export type NewClient = {
  * this layer is the only place that maps the two.
  */
 export type ClientRecord = Omit<Client, 'isFirstParty'> & { skipConsent: boolean };
-export type ClientRecordChanges = Omit<ClientChanges, 'isFirstParty'> & { skipConsent?: boolean };
 
 /** A client with the APIs it may use. */
 export type RegisteredClient = ClientRecord & { apis: ApiAccess[] };
@@ -146,23 +82,15 @@ export function createClients(deps: {
       if (isUuidShaped(input.clientId)) {
         throw new RegistryError('client id must not be shaped like a UUID: user ids are UUIDs, and a service\'s tokens carry its client id where a user\'s carry their id (sub)');
       }
-      const grantTypes = input.grantTypes?.length ? [...new Set(input.grantTypes)] : ['authorization_code', 'refresh_token'];
-      for (const grantType of grantTypes) {
-        if (!(supportedGrantTypes as readonly string[]).includes(grantType)) {
-          throw new RegistryError(`unsupported grant type "${grantType}" (supported: ${supportedGrantTypes.join(', ')})`);
-        }
-      }
-      if (grantTypes.includes('refresh_token') && !grantTypes.includes('authorization_code') && !grantTypes.includes(deviceCodeGrantType)) {
-        throw new RegistryError(`the refresh_token grant needs the authorization_code or the ${deviceCodeGrantType} grant`);
-      }
-      const redirectUris = (input.redirectUris ?? []).map((uri) => checkRedirectUri(uri, 'redirect URI'));
-      if (grantTypes.includes('authorization_code') && redirectUris.length === 0) {
-        throw new RegistryError('a client using authorization_code needs at least one --redirect-uri');
-      }
       if (input.isPublic && input.clientSecret) throw new RegistryError('a public client has no secret');
-      if (input.isPublic && grantTypes.includes('client_credentials')) {
-        throw new RegistryError('a public client cannot use client_credentials');
-      }
+      const settings = checkSettings({
+        grantTypes: input.grantTypes ?? [],
+        redirectUris: input.redirectUris ?? [],
+        postLogoutRedirectUris: input.postLogoutRedirectUris ?? [],
+        applicationType: input.applicationType ?? 'web',
+        requirePar: input.requirePar ?? false,
+        webOrigins: input.webOrigins ?? [],
+      }, input.isPublic === true);
       if (input.backchannelLogoutSessionRequired !== undefined && input.backchannelLogoutUri === undefined) {
         throw new RegistryError('backchannel_logout_session_required needs a back-channel logout URI');
       }
@@ -174,14 +102,16 @@ export function createClients(deps: {
         clientId: input.clientId,
         clientSecret: input.isPublic ? null : input.clientSecret ?? randomBytes(32).toString('base64url'),
         name: input.name ?? null,
-        redirectUris,
-        postLogoutRedirectUris: (input.postLogoutRedirectUris ?? []).map((uri) => checkRedirectUri(uri, 'post-logout redirect URI')),
-        grantTypes,
+        ...settings,
+        requireDpop: input.requireDpop ?? false,
+        requirePar: input.requirePar ?? false,
+        previousClientSecret: null,
+        previousClientSecretExpiresAt: null,
         tokenEndpointAuthMethod: input.isPublic ? 'none' : 'client_secret_basic',
         isFirstParty: input.skipConsent ?? false,
+        requireMfa: input.requireMfa ?? false,
         backchannelLogoutUri: input.backchannelLogoutUri === undefined ? null : checkBackchannelLogoutUri(input.backchannelLogoutUri, isProduction),
         backchannelLogoutSessionRequired: input.backchannelLogoutSessionRequired ?? true,
-        requireMfa: input.requireMfa ?? false,
         createdAt: now(),
       };
       const taken = () => new RegistryError(`a client with id ${client.clientId} already exists`);
@@ -196,17 +126,54 @@ export function createClients(deps: {
       return { ...toRecord(client), apis: apiAccess };
     },
 
-    /** Changes a client's name, consent page, second-factor requirement or APIs (`apis` replaces the list); undefined when there is no such client. */
-    async update(clientId: string, changes: ClientRecordChanges): Promise<RegisteredClient | undefined> {
-      const { skipConsent, ...rest } = changes;
+    /**
+     * Changes what `changes` gives (lists replace; `addRedirectUris` adds) and checks the client as it would be
+     * against every rule `register` applies; undefined when there is no such client.
+     */
+    async update(clientId: string, changes: ClientSettings & { addRedirectUris?: string[] }): Promise<RegisteredClient | undefined> {
+      const current = await clients.find(clientId);
+      if (!current) return undefined;
+      const settings = checkSettings({
+        grantTypes: changes.grantTypes ?? current.grantTypes,
+        redirectUris: [...(changes.redirectUris ?? current.redirectUris), ...(changes.addRedirectUris ?? [])],
+        postLogoutRedirectUris: changes.postLogoutRedirectUris ?? current.postLogoutRedirectUris,
+        applicationType: changes.applicationType ?? current.applicationType,
+        requirePar: changes.requirePar ?? current.requirePar,
+        webOrigins: changes.webOrigins ?? current.webOrigins,
+      }, current.clientSecret === null);
       const checked: ClientChanges = {
-        ...rest,
-        ...(skipConsent !== undefined ? { isFirstParty: skipConsent } : {}),
+        ...settings,
+        ...(changes.name !== undefined ? { name: changes.name } : {}),
+        ...(changes.skipConsent !== undefined ? { isFirstParty: changes.skipConsent } : {}),
+        ...(changes.requireDpop !== undefined ? { requireDpop: changes.requireDpop } : {}),
+        ...(changes.requirePar !== undefined ? { requirePar: changes.requirePar } : {}),
+        ...(changes.requireMfa !== undefined ? { requireMfa: changes.requireMfa } : {}),
         ...(changes.apis ? { apis: await checkApiAccess(clientId, changes.apis) } : {}),
       };
       if (!(await clients.update(clientId, checked))) return undefined;
       const client = await clients.find(clientId);
       return client && { ...toRecord(client), apis: (await clients.listApis(clientId)).get(clientId) ?? [] };
+    },
+
+    /**
+     * Gives a confidential client a new generated secret, returned once. The current one keeps working for
+     * `keepOldForSeconds` (0: it stops at once), so the app can switch without downtime; a second rotation ends the
+     * first one's window. Undefined when there is no such client; a public client has no secret to rotate.
+     */
+    async rotateSecret(clientId: string, keepOldForSeconds: number): Promise<string | undefined> {
+      const client = await clients.find(clientId);
+      if (!client) return undefined;
+      if (client.clientSecret === null) throw new RegistryError(`client ${clientId} is public and has no secret`);
+      const secret = randomBytes(32).toString('base64url');
+      if (!(await clients.rotateSecret(clientId, secret, now() + keepOldForSeconds * 1000))) return undefined;
+      return secret;
+    },
+
+    /** Whether `presented` is the client's previous secret and its window is still open (rotateSecret). */
+    async isPreviousSecret(clientId: string, presented: string): Promise<boolean> {
+      const client = await clients.find(clientId);
+      if (!client?.previousClientSecret || client.previousClientSecretExpiresAt === null) return false;
+      return now() < client.previousClientSecretExpiresAt && isSameSecret(client.previousClientSecret, presented);
     },
 
     /**

@@ -12,8 +12,17 @@ export type Client = {
   isFirstParty: boolean;
   backchannelLogoutUri: string | null;
   backchannelLogoutSessionRequired: boolean;
+  /** RFC 8252: 'native' apps may use loopback redirect URIs on any port; 'web' ones match exactly. */
+  applicationType: 'web' | 'native';
+  requireDpop: boolean;
+  requirePar: boolean;
+  /** Browser origins allowed to call the token, userinfo and revocation endpoints (CORS). */
+  webOrigins: string[];
   /** The app's users must give a second factor even when the global MFA policy is optional (migration 0011). */
   requireMfa: boolean;
+  /** The secret being rotated out, accepted until `previousClientSecretExpiresAt` (epoch ms). */
+  previousClientSecret: string | null;
+  previousClientSecretExpiresAt: number | null;
   createdAt: number;
 };
 
@@ -23,8 +32,10 @@ export type ApiAccess = { audience: string; scopes: string[] };
 /** A registered API as one client sees it: `allowedScopes` is null when the client may not use the API at all. */
 export type ApiForClient = { audience: string; scopes: string[]; allowedScopes: string[] | null };
 
-/** What `update` may change; absent fields stay as they are, `apis` replaces the whole list. */
-export type ClientChanges = { name?: string | null; isFirstParty?: boolean; requireMfa?: boolean; apis?: ApiAccess[] };
+/** What `update` may change; absent fields stay as they are, lists replace the whole list. */
+export type ClientChanges = Partial<Pick<Client,
+  'name' | 'isFirstParty' | 'redirectUris' | 'postLogoutRedirectUris' | 'grantTypes' | 'applicationType' | 'requireDpop' | 'requirePar'
+  | 'webOrigins' | 'requireMfa'>> & { apis?: ApiAccess[] };
 
 type ClientRow = {
   client_id: string;
@@ -37,7 +48,13 @@ type ClientRow = {
   is_first_party: boolean | number;
   backchannel_logout_uri: string | null;
   backchannel_logout_session_required: boolean | number;
+  application_type: string;
+  require_dpop: boolean | number;
+  require_par: boolean | number;
+  web_origins: string;
   require_mfa: boolean | number;
+  previous_client_secret: string | null;
+  previous_client_secret_expires_at: number | string | null;
   created_at: number | string;
 };
 
@@ -67,7 +84,13 @@ function fromRow(row: ClientRow): Client {
     isFirstParty: Boolean(row.is_first_party),
     backchannelLogoutUri: row.backchannel_logout_uri,
     backchannelLogoutSessionRequired: Boolean(row.backchannel_logout_session_required),
+    applicationType: row.application_type === 'native' ? 'native' : 'web',
+    requireDpop: Boolean(row.require_dpop),
+    requirePar: Boolean(row.require_par),
+    webOrigins: JSON.parse(row.web_origins),
     requireMfa: Boolean(row.require_mfa),
+    previousClientSecret: row.previous_client_secret,
+    previousClientSecretExpiresAt: row.previous_client_secret_expires_at === null ? null : Number(row.previous_client_secret_expires_at),
     createdAt: Number(row.created_at),
   };
 }
@@ -130,7 +153,13 @@ export function createClientStore(database: Database) {
         is_first_party: client.isFirstParty,
         backchannel_logout_uri: client.backchannelLogoutUri,
         backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
+        application_type: client.applicationType,
+        require_dpop: client.requireDpop,
+        require_par: client.requirePar,
+        web_origins: JSON.stringify(client.webOrigins),
         require_mfa: client.requireMfa,
+        previous_client_secret: client.previousClientSecret,
+        previous_client_secret_expires_at: client.previousClientSecretExpiresAt,
         created_at: client.createdAt,
       };
       try {
@@ -149,6 +178,13 @@ export function createClientStore(database: Database) {
         const columns = {
           ...(changes.name !== undefined ? { name: changes.name } : {}),
           ...(changes.isFirstParty !== undefined ? { is_first_party: changes.isFirstParty } : {}),
+          ...(changes.redirectUris ? { redirect_uris: JSON.stringify(changes.redirectUris) } : {}),
+          ...(changes.postLogoutRedirectUris ? { post_logout_redirect_uris: JSON.stringify(changes.postLogoutRedirectUris) } : {}),
+          ...(changes.grantTypes ? { grant_types: JSON.stringify(changes.grantTypes) } : {}),
+          ...(changes.applicationType !== undefined ? { application_type: changes.applicationType } : {}),
+          ...(changes.requireDpop !== undefined ? { require_dpop: changes.requireDpop } : {}),
+          ...(changes.requirePar !== undefined ? { require_par: changes.requirePar } : {}),
+          ...(changes.webOrigins ? { web_origins: JSON.stringify(changes.webOrigins) } : {}),
           ...(changes.requireMfa !== undefined ? { require_mfa: changes.requireMfa } : {}),
         };
         // Locks the row (PostgreSQL) and tells whether it exists, also when no column changes.
@@ -160,6 +196,18 @@ export function createClientStore(database: Database) {
         }
         return true;
       });
+    },
+    /**
+     * Gives a confidential client `newSecret` and keeps its current one as the previous secret until
+     * `previousExpiresAt`, in one statement (SET reads the row as it was); returns whether such a client exists.
+     */
+    async rotateSecret(clientId: string, newSecret: string, previousExpiresAt: number): Promise<boolean> {
+      const updated = await knex('clients').where({ client_id: clientId }).whereNotNull('client_secret').update({
+        previous_client_secret: knex.ref('client_secret'),
+        previous_client_secret_expires_at: previousExpiresAt,
+        client_secret: newSecret,
+      });
+      return updated > 0;
     },
     /** Deletes the client and, with it (foreign key), the APIs it could use; returns whether it existed. */
     async delete(clientId: string): Promise<boolean> {

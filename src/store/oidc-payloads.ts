@@ -82,6 +82,17 @@ export function createOidcPayloadStore(database: Database) {
         input.expiresAt,
       ]);
     },
+    /**
+     * Stores a placeholder row for (model, id) unless a live one is there, in one statement, so that of two requests
+     * (in any process) claiming the same id exactly one wins; an expired row left for the purge is taken over.
+     * Returns whether this call claimed it.
+     */
+    async claim(model: string, id: string, expiresAt: number, now: number): Promise<boolean> {
+      const claimed = await statements.run(`insert into oidc_payloads (model, id, payload, expires_at) values (?, ?, '{}', ?)
+        on conflict (model, id) do update set payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = null
+        where oidc_payloads.expires_at is not null and oidc_payloads.expires_at <= ?`, [model, id, expiresAt, now]);
+      return claimed === 1;
+    },
     find(model: string, id: string, now: number) {
       return findBy('id', model, id, now);
     },

@@ -1,4 +1,5 @@
 import { isStorableText, type Database } from '../database.js';
+import type { Transaction } from './transactions.js';
 
 /** A second factor of an account; `kind` says how it is checked (src/mfa/), 'totp' today. */
 export type SecondFactor = {
@@ -68,8 +69,8 @@ export function createSecondFactorStore(database: Database) {
       )) === 1;
     },
     /** Deletes the account's factors of `kind` (every kind when absent), confirmed or waiting; returns how many. */
-    async deleteByAccount(accountId: string, kind?: string): Promise<number> {
-      return knex('second_factors').where({ account_id: accountId }).modify((query) => (kind ? query.where({ kind }) : query)).delete();
+    async deleteByAccount(accountId: string, kind?: string, trx?: Transaction): Promise<number> {
+      return (trx ?? knex)('second_factors').where({ account_id: accountId }).modify((query) => (kind ? query.where({ kind }) : query)).delete();
     },
     /** Deletes the account's enrolments still waiting for a code. */
     async deleteWaiting(accountId: string): Promise<void> {
@@ -94,8 +95,8 @@ export function createSecondFactorStore(database: Database) {
       const [row] = await statements.rows<{ count: number | string }>('select count(*) as count from recovery_codes where account_id = ?', [accountId]);
       return Number(row?.count ?? 0);
     },
-    async deleteRecoveryCodes(accountId: string): Promise<number> {
-      return knex('recovery_codes').where({ account_id: accountId }).delete();
+    async deleteRecoveryCodes(accountId: string, trx?: Transaction): Promise<number> {
+      return (trx ?? knex)('recovery_codes').where({ account_id: accountId }).delete();
     },
   };
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deviceCodeGrantType } from '../../src/registry/clients.js';
+import { deviceCodeGrantType } from '../../src/registry/client-rules.js';
 import { createClient, createUser, password } from '../support/fixtures.js';
 import { discoverRp } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';

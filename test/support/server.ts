@@ -73,6 +73,7 @@ export async function startTestServer(
     mail: testMailSettings,
     upstreamTimeoutSeconds: 10,
     upstreamMetadataTtlSeconds: 3600,
+    clientRegistration: { mode: 'closed', perIpPerHour: 1_000_000 },
     ...overrides,
   };
   const server = await startServer(config, options);
