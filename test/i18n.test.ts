@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deviceCodeGrantType } from '../src/registry/clients.js';
+import { deviceCodeGrantType } from '../src/registry/client-rules.js';
 import { createBrowser, textOf, type Browser } from './support/browser.js';
 import { enterUserCode } from './support/device.js';
 import { createClient, createUser, password } from './support/fixtures.js';

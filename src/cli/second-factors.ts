@@ -30,7 +30,7 @@ export const secondFactorCommands = {
       // The reset and the notice to the person commit together (the outbox delivers it; without SMTP_URL, to the log).
       const removed = await services.transactions.run(async (trx) => {
         const counts = await services.secondFactors.reset(user.id, trx);
-        await services.mail.enqueue({ to: user.email, subject: 'Your two-step sign-in was reset', template: 'mfa-reset', locals: { email: user.email } }, trx);
+        await services.mail.enqueue({ to: user.email, subject: 'mail.mfa_reset.subject', template: 'mfa-reset', locals: { email: user.email } }, trx);
         return counts;
       });
       await services.audit.record({ type: 'mfa.reset', accountId: user.id, email: user.email, details: { actor: actor(), ...removed } });
