@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pug from 'pug';
 import { describe, expect, it } from 'vitest';
-import { loadCatalogue, supportedLanguages } from '../src/i18n/catalogues.js';
+import { catalogues, supportedLanguages } from '../src/i18n/catalogues.js';
 
 type Node = { type: string; val?: unknown; name?: string; buffer?: boolean; mustEscape?: boolean; line?: number;
   attrs?: { name: string; val: unknown; mustEscape?: boolean }[]; block?: Node; nodes?: Node[]; consequent?: Node; alternate?: Node; [key: string]: unknown };
 
 const root = path.resolve(import.meta.dirname, '..');
-const english = loadCatalogue('en');
+const english = catalogues.en;
 
 function files(dir: string, ending: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
@@ -43,7 +43,7 @@ const isLiteral = (value: unknown) => typeof value === 'string' && /^\s*(['"`]).
 describe('the message catalogues', () => {
   it('have the same keys in every language, with the same placeholders', () => {
     for (const language of supportedLanguages) {
-      const catalogue = loadCatalogue(language);
+      const catalogue = catalogues[language];
       expect(Object.keys(catalogue).sort(), language).toEqual(Object.keys(english).sort());
       for (const [key, sentence] of Object.entries(catalogue)) {
         const placeholders = (text: string) => [...text.matchAll(/\{([a-zA-Z_]+)\}/g)].map((match) => match[1]).sort();

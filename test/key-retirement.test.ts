@@ -40,7 +40,7 @@ async function expectHintRefused(server: TestServer, idToken: string) {
   const response = await endSession(server, idToken);
   expect(response.status).toBe(400);
   expect(response.headers.get('location')).toBeNull();
-  expect(textOf(await response.text(), 'p.error')).toBe('could not validate id_token_hint');
+  expect(textOf(await response.text(), '.description')).toBe('could not validate id_token_hint');
 }
 
 /** A real ID token (sign-in through the login form) and a real JWT access token for the API, with their client. */

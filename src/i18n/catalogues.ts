@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import de from '../../locales/de.json' with { type: 'json' };
+import en from '../../locales/en.json' with { type: 'json' };
 
 /** The languages Latchkey's pages speak; the first is the default and the fallback of every missing message. */
 export const supportedLanguages = ['en', 'de'] as const satisfies readonly [string, ...string[]];
@@ -13,12 +13,11 @@ export type Part = { text: string; isParam: boolean };
 
 export type Catalogue = Record<string, string>;
 
-const localesDir = fileURLToPath(new URL('../../locales/', import.meta.url));
-
-/** Reads `locales/<language>.json`: one flat object of keys to sentences. */
-export function loadCatalogue(language: string): Catalogue {
-  return JSON.parse(readFileSync(`${localesDir}${language}.json`, 'utf8')) as Catalogue;
-}
+/**
+ * `locales/<language>.json`: one flat object of keys to sentences per language. Imported, so the compiler copies
+ * them next to the code (dist/locales) and a missing one fails at build time, not at the first page.
+ */
+export const catalogues: Record<Language, Catalogue> = { en, de };
 
 /**
  * Translations for one language. A key missing from it falls back to English, and a key missing from English too

@@ -1,19 +1,18 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, Next } from 'koa';
-import { createTranslator, loadCatalogue, supportedLanguages, type Translate } from './catalogues.js';
+import { catalogues, createTranslator, supportedLanguages, type Translate } from './catalogues.js';
 import { requestLanguage } from './request-language.js';
 
 export type Languages = ReturnType<typeof createLanguages>;
 
 /**
- * Every catalogue, read once, and the language of the request being answered. The pages and the mails a request
+ * A translator per language, and the language of the request being answered. The pages and the mails a request
  * causes (a reset link, a verification mail) are rendered in many places; they all ask `current()` instead of
  * each being handed the language. Outside a request (the CLI's invitations, a timer) it is English.
  */
 export function createLanguages() {
-  const english = loadCatalogue('en');
   const translators = new Map<string, Translate>(supportedLanguages.map((language) => [
-    language, createTranslator(language, language === 'en' ? english : loadCatalogue(language), english),
+    language, createTranslator(language, catalogues[language], catalogues.en),
   ]));
   const answering = new AsyncLocalStorage<Context>();
   return {
