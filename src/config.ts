@@ -63,6 +63,8 @@ export type Config = {
   statefulRequestsPerIpPerMinute: number;
   logLevel: LogLevel;
   auditRetentionDays: number;
+  /** A password or email change on the account page from a session signed in longer ago asks for the password again. */
+  reauthAfterSeconds: number;
   /** Email delivery and the mailed links: see docs/email.md. */
   mail: MailSettings;
 };
@@ -338,6 +340,7 @@ export function loadConfig(env: Env): Config {
     statefulRequestsPerIpPerMinute: readPositiveInteger(env, 'STATEFUL_REQUESTS_PER_IP_PER_MINUTE', 600, problems, 1_000_000),
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
+    reauthAfterSeconds: readPositiveInteger(env, 'REAUTH_AFTER', 600, problems, 86400),
     mail: readMail(env, isProduction, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);

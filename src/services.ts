@@ -1,4 +1,5 @@
 import type { DestinationStream, Logger } from 'pino';
+import { createAccountServices } from './account/account-services.js';
 import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createPasswordPolicy } from './accounts/password-policy.js';
 import { createPasswordHasher } from './accounts/passwords.js';
@@ -93,7 +94,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
-      config, logger, audit, accounts, clients, payloads, throttle, counters, now, isDatabaseReachable: () => database.isReachable(),
+      config, logger, audit, accounts, account, clients, payloads, throttle, counters, now, isDatabaseReachable: () => database.isReachable(),
     }),
   });
   const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
@@ -116,6 +117,9 @@ export async function openServices(config: Config, options: ServiceOptions = {})
       : createLogTransport(logger, { isProduction: config.isProduction }),
   });
   const mail = createMail({ outbox, templates: createMailTemplates(), issuer, now, onQueued: () => mailSender.wake() });
+  const account = createAccountServices({
+    config, accounts, sessions, throttle, audit, mail, transactions, payloads, clients, auditEvents, accountTokens, issuer, now,
+  });
   const maintenance = createMaintenance({
     config, sessions, auditEvents, providerHost, logger, mailSender,
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),

@@ -6,6 +6,7 @@ import { emailProblem, emailSkeleton, normalizeEmail } from './email.js';
 import { maximumPasswordLength, type PasswordPolicy } from './password-policy.js';
 import { needsRehash, type PasswordHasher } from './passwords.js';
 import type { LogoutReport, Sessions, UserSession } from './sessions.js';
+import type { Transaction } from '../store/transactions.js';
 
 export class AccountError extends UserFacingError {
   constructor(message: string) {
@@ -81,6 +82,15 @@ export function createAccounts(deps: {
     const user = await users.findByEmail(normalizeEmail(email));
     if (!user) throw new AccountError(`no user with email ${normalizeEmail(email)}`);
     return user;
+  }
+
+  /** The normalised address a person may change their email to, or an AccountError saying why not. */
+  async function checkNewEmail(user: User, email: string): Promise<string> {
+    const normalized = checkEmail(email);
+    if (normalized === user.email) throw new AccountError(`${normalized} is already your email address`);
+    await refuseLookAlike(normalized, emailSkeleton(normalized));
+    if (await users.findByEmail(normalized)) throw new AccountError(`a user with email ${normalized} already exists`);
+    return normalized;
   }
 
   return {
@@ -183,6 +193,31 @@ export function createAccounts(deps: {
       const user = await requireUser(email);
       await users.update(user.id, { passwordHash: await hasher.hash(password), updatedAt: now() });
       return { user, logout: await sessions.endAll(user.id) };
+    },
+
+    /** The account page: a person's own names (empty means none). */
+    async updateNames(id: string, names: { givenName: string; familyName: string }): Promise<void> {
+      const clean = (name: string) => name.trim().slice(0, 100) || null;
+      await users.update(id, { givenName: clean(names.givenName), familyName: clean(names.familyName), updatedAt: now() });
+    },
+
+    /** Sets a new password (through the policy); ending sessions is the caller's rule. */
+    async changePassword(id: string, password: string, trx?: Transaction): Promise<void> {
+      checkPassword(password);
+      await users.update(id, { passwordHash: await hasher.hash(password), updatedAt: now() }, trx);
+    },
+
+    checkNewEmail,
+
+    /** Replaces the email with one its owner has just verified (checked again: it may have been taken meanwhile). */
+    async changeEmail(user: User, email: string, trx?: Transaction): Promise<void> {
+      const normalized = await checkNewEmail(user, email);
+      try {
+        await users.update(user.id, { email: normalized, emailSkeleton: emailSkeleton(normalized), emailVerified: true, updatedAt: now() }, trx);
+      } catch (error) {
+        if (!(error instanceof DuplicateEmailError)) throw error;
+        throw new AccountError(error.message);
+      }
     },
   };
 }

@@ -16,7 +16,7 @@ import { createLogin } from './login.js';
 type Deps = { provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string };
 
 /** The one error handler of the hosted pages: a readable page with a 4xx status, never a stack trace. */
-function renderErrors(views: Views) {
+export function renderErrors(views: Views) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
@@ -46,7 +46,7 @@ export function createInteractionRoutes(deps: Deps) {
   const { provider, views } = deps;
   const csrf = createCsrf(deps.csrfKey);
   const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf });
-  const consent = createConsent({ provider, views, csrf });
+  const consent = createConsent({ provider, accounts: deps.accounts, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 
   /** Loads the interaction bound to this browser's cookie; the uid in the URL must be that interaction. */

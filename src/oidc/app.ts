@@ -1,5 +1,8 @@
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
+import type { AccountServices } from '../account/account-services.js';
+import { createAccountRoutes } from '../account/routes.js';
+import { recordSessionActivity } from '../account/session-activity.js';
 import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
@@ -29,6 +32,8 @@ export type AppDeps = {
   logger: Logger;
   audit: Audit;
   accounts: Accounts;
+  /** The account page (src/account/). */
+  account: AccountServices;
   clients: Clients;
   payloads: OidcPayloadStore;
   throttle: LoginThrottle;
@@ -61,6 +66,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
+    recordSessionActivity(provider, deps.account.activity, (error) => logger.warn({ err: (error as Error).message }, 'could not record session activity'));
     bindRequestsToIssuer(provider, issuer);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
     provider.use(refuseOtherHosts({ issuer, openPaths: ['/healthz'], refuse: pages.refuse }));
@@ -73,6 +79,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
     }));
+    provider.use(createAccountRoutes({ provider, account: deps.account, accounts: deps.accounts, views, csrfKey: cookieSecrets.csrfKey, now: deps.now }));
     return provider;
   };
 }

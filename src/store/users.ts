@@ -108,7 +108,12 @@ export function createUserStore(database: Database) {
       }
     },
     async update(id: string, changes: Partial<Omit<User, 'id' | 'createdAt'>>, trx?: Transaction): Promise<void> {
-      await (trx ?? knex)('users').where({ id }).update(toRow(changes));
+      try {
+        await (trx ?? knex)('users').where({ id }).update(toRow(changes));
+      } catch (error) {
+        if (changes.email && isUniqueViolation(error)) throw new DuplicateEmailError(changes.email);
+        throw error;
+      }
     },
   };
 }

@@ -67,6 +67,7 @@ export async function startTestServer(
     // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
+    reauthAfterSeconds: 600,
     mail: testMailSettings,
     ...overrides,
   };
