@@ -310,6 +310,37 @@ describe('attacks on the account page', () => {
     expect(page.url).toBe(accountUrl());
   });
 
+  it('refuses a session that a request in flight saved again after the password change ended it, here and for single sign-on', async () => {
+    const { user, browser, page } = await signedInPerson();
+    const other = await secondDeviceWithApp(user.email);
+    const [, otherUid] = await sessionUids(user.id);
+    const otherRow = await server.database('oidc_payloads').where({ model: 'Session', uid: otherUid }).first();
+    await browser.submit(page, 'form[action="/account/password"]', { current_password: password, new_password: 'a racing new passphrase', confirm_password: 'a racing new passphrase' });
+    // oidc-provider saves a session at the end of every request that used it: one in flight during the change
+    // writes the deleted row back, as this does (for a session signed in a little earlier: the sign-in time is kept
+    // to the second, and this test runs within one).
+    const payload = JSON.parse(otherRow.payload);
+    await server.database('oidc_payloads').insert({ ...otherRow, payload: JSON.stringify({ ...payload, loginTs: payload.loginTs - 5 }) });
+    expect(await sessionUids(user.id)).toHaveLength(2);
+    const again = await other.browser.request(accountUrl());
+    expect(again.status).toBe(303);
+    // Single sign-on into the app asks for the password instead of issuing a code.
+    const rp = await discoverRp(server.issuer, app.clientId, app.clientSecret);
+    const url = oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: 'http://localhost:8765/callback', scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256', state: 'st',
+    });
+    const sso = await other.browser.follow(url.href, {}, 'http://localhost:8765/callback');
+    expect(sso.url, `${sso.status} ${sso.html.slice(0, 600)}`).toContain('/interaction/');
+    expect(sso.html).toContain('name="password"');
+    // The session that made the change is still signed in, to the account page and to apps.
+    expect(await isSignedIn(browser)).toBe(true);
+    // (this browser never used the app: it is asked for consent, not for a password)
+    const mine = await browser.follow(url.href, {}, 'http://localhost:8765/callback');
+    expect(mine.html).toContain('Allow access?');
+    expect(mine.html).not.toContain('name="password"');
+  });
+
   it('sends a missing or expired session to sign in first, for pages and forms alike', async () => {
     const { user, browser, page } = await signedInPerson();
     const anonymous = createBrowser();

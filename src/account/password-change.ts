@@ -56,14 +56,20 @@ export function createPasswordChange(deps: {
      * exactly when the change does) and ends every other session with its grants and tokens; the session that made
      * the change stays signed in. Throws AccountError when the new password breaks the policy.
      */
-    async change(user: User, sessionUid: string, passwords: { current: string; next: string }, ip: string): Promise<PasswordRefusal | undefined> {
+    async change(
+      user: User, session: { uid: string; renew(): Promise<number> }, passwords: { current: string; next: string }, ip: string,
+    ): Promise<PasswordRefusal | undefined> {
       const refused = await verify(user, passwords.current, ip);
       if (refused) return refused;
+      accounts.checkPassword(passwords.next);
+      // This session signs in anew, and every session signed in before that moment is refused from now on, also one
+      // that a request in flight saves again after endOthers has deleted it.
+      const renewedAt = await session.renew();
       await deps.transactions.run(async (trx) => {
-        await accounts.changePassword(user.id, passwords.next, trx);
+        await accounts.changePassword(user.id, passwords.next, renewedAt, trx);
         await deps.mail.enqueue({ to: user.email, subject: 'Your password was changed', template: 'account-password-changed', locals: { email: user.email } }, trx);
       });
-      const { sessionsEnded } = await deps.sessions.endOthers(user.id, sessionUid);
+      const { sessionsEnded } = await deps.sessions.endOthers(user.id, session.uid);
       void audit.record({ type: 'user.password_changed', accountId: user.id, email: user.email, ip, details: { actor: 'account page', sessionsEnded } });
       return undefined;
     },

@@ -99,7 +99,7 @@ export function createAccountRoutes(deps: Deps) {
       return;
     }
     await orShow(ctx, person, 'password', async () => {
-      const refusal = await account.passwordChange.change(person.user, person.sessionUid, { current: formField(ctx, 'current_password') ?? '', next }, ctx.ip);
+      const refusal = await account.passwordChange.change(person.user, { uid: person.sessionUid, renew: () => guard.renew(ctx) }, { current: formField(ctx, 'current_password') ?? '', next }, ctx.ip);
       if (refusal) await refuse(ctx, person, 'password', refusal);
       else done(ctx, 'password');
     });

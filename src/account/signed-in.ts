@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { Accounts } from '../accounts/accounts.js';
+import { isSessionValid, type Accounts } from '../accounts/accounts.js';
 import { createCsrf } from '../interaction/csrf.js';
 import type { User } from '../store/users.js';
 import type { SessionActivityLog } from './session-activity.js';
@@ -27,9 +27,19 @@ export function createSignedInGuard(deps: { provider: Provider; accounts: Accoun
       const session = await deps.provider.Session.get(ctx as unknown as KoaContextWithOIDC);
       if (!session.accountId || !session.uid) return undefined;
       const user = await deps.accounts.findActive(session.accountId);
-      if (!user) return undefined;
+      if (!user || !isSessionValid(user, session.loginTs)) return undefined;
       await deps.activity.record(user.id, session.uid, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
       return { user, sessionUid: session.uid, signedInAt: (session.loginTs ?? 0) * 1000, csrf: csrf.tokenFor(csrfSubject(session.uid, user.id)) };
+    },
+    /**
+     * Marks this browser's session as signed in now (the person has just typed their password), so that it alone
+     * outlives a password change; returns that moment in epoch ms, second-exact as oidc-provider keeps it.
+     */
+    async renew(ctx: Context): Promise<number> {
+      const session = await deps.provider.Session.get(ctx as unknown as KoaContextWithOIDC);
+      session.loginTs = Math.floor(Date.now() / 1000);
+      await session.persist();
+      return session.loginTs * 1000;
     },
     isValidCsrf(signedIn: SignedIn, token: unknown): boolean {
       return csrf.isValid(csrfSubject(signedIn.sessionUid, signedIn.user.id), token);

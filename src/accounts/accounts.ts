@@ -26,6 +26,11 @@ function checkEmail(email: string): string {
 /** The password hash of an account that has no password yet (invited, `users invite`): nothing matches it. */
 export const noPassword = '';
 
+/** Whether a session of `user` signed in at `loginTs` (oidc-provider's, epoch seconds) is still accepted. */
+export function isSessionValid(user: Pick<User, 'sessionsValidAfter'>, loginTs: number | undefined): boolean {
+  return !user.sessionsValidAfter || (typeof loginTs === 'number' && loginTs * 1000 >= user.sessionsValidAfter);
+}
+
 export type NewUser = {
   email: string;
   password: string;
@@ -45,6 +50,8 @@ export function createAccounts(deps: {
 }) {
   const { users, sessions, passwordPolicy, hasher, logger } = deps;
   const now = deps.now ?? Date.now;
+  /** The cutoff for sessions (isSessionValid), to the second, as oidc-provider keeps the sign-in time. */
+  const thisSecond = () => Math.floor(now() / 1000) * 1000;
   let decoyHash: Promise<string> | undefined;
 
   /** Every way of setting a password goes through the policy. */
@@ -173,6 +180,8 @@ export function createAccounts(deps: {
     /** Signs the user out everywhere: every session, grant and token ends, and the clients are told. */
     async logout(email: string): Promise<UserLogout> {
       const user = await requireUser(email);
+      // A session saved again by a request in flight is refused all the same (isSessionValid).
+      await users.update(user.id, { sessionsValidAfter: thisSecond(), updatedAt: now() });
       return { user, logout: await sessions.endAll(user.id) };
     },
 
@@ -191,7 +200,7 @@ export function createAccounts(deps: {
     async setPassword(email: string, password: string): Promise<UserLogout> {
       checkPassword(password);
       const user = await requireUser(email);
-      await users.update(user.id, { passwordHash: await hasher.hash(password), updatedAt: now() });
+      await users.update(user.id, { passwordHash: await hasher.hash(password), sessionsValidAfter: thisSecond(), updatedAt: now() });
       return { user, logout: await sessions.endAll(user.id) };
     },
 
@@ -201,13 +210,18 @@ export function createAccounts(deps: {
       await users.update(id, { givenName: clean(names.givenName), familyName: clean(names.familyName), updatedAt: now() });
     },
 
-    /** Sets a new password (through the policy); ending sessions is the caller's rule. */
-    async changePassword(id: string, password: string, trx?: Transaction): Promise<void> {
+    /**
+     * Sets a new password (through the policy). Sessions signed in before `sessionsValidAfter` (epoch ms) are refused
+     * from then on (isSessionValid); ending them is the caller's rule.
+     */
+    async changePassword(id: string, password: string, sessionsValidAfter: number, trx?: Transaction): Promise<void> {
       checkPassword(password);
-      await users.update(id, { passwordHash: await hasher.hash(password), updatedAt: now() }, trx);
+      await users.update(id, { passwordHash: await hasher.hash(password), sessionsValidAfter, updatedAt: now() }, trx);
     },
 
     checkNewEmail,
+    /** Throws AccountError when `password` breaks the password policy. */
+    checkPassword,
 
     /** Replaces the email with one its owner has just verified (checked again: it may have been taken meanwhile). */
     async changeEmail(user: User, email: string, trx?: Transaction): Promise<void> {

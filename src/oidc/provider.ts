@@ -6,6 +6,7 @@ import type { CookieSecrets, SigningKey } from '../signing-keys.js';
 import { createApiAccess } from './api-access.js';
 import { scopeClaims } from './claims.js';
 import { createFetch } from './outgoing-requests.js';
+import { sessionCutoffPolicy } from './session-cutoff.js';
 import { loadExistingGrant } from './skip-consent.js';
 
 export type ProviderDeps = {
@@ -88,7 +89,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
 
     routes: { jwks: '/.well-known/jwks.json' },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: sessionCutoffPolicy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
 
     // Every client allowed the refresh_token grant gets one. Without offline_access it ends with the Latchkey
     // session (logout revokes it); with offline_access (and prompt=consent, OIDC Core §11) it outlives the session.

@@ -15,6 +15,8 @@ export type User = {
   isAdmin: boolean;
   createdAt: number;
   updatedAt: number;
+  /** Sessions signed in before this moment (epoch ms) are refused (migration 0014); null: none is. */
+  sessionsValidAfter?: number | null;
 };
 
 type UserRow = {
@@ -29,6 +31,7 @@ type UserRow = {
   is_admin: boolean | number;
   created_at: number | string;
   updated_at: number | string;
+  sessions_valid_after?: number | string | null;
 };
 
 export class DuplicateEmailError extends Error {
@@ -51,6 +54,7 @@ function fromRow(row: UserRow): User {
     isAdmin: Boolean(row.is_admin),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    sessionsValidAfter: row.sessions_valid_after == null ? null : Number(row.sessions_valid_after),
   };
 }
 
@@ -67,6 +71,7 @@ function toRow(user: Partial<User>): Partial<UserRow> {
     is_admin: user.isAdmin,
     created_at: user.createdAt,
     updated_at: user.updatedAt,
+    sessions_valid_after: user.sessionsValidAfter,
   };
   return Object.fromEntries(Object.entries(row).filter(([, value]) => value !== undefined));
 }
