@@ -65,6 +65,8 @@ export type Config = {
   logLevel: LogLevel;
   auditRetentionDays: number;
   mfa: MfaSettings;
+  /** A password or email change on the account page from a session signed in longer ago asks for the password again. */
+  reauthAfterSeconds: number;
   /** Email delivery and the mailed links: see docs/email.md. */
   mail: MailSettings;
   /** Upstream connections (docs/federation.md): how long a request to an upstream provider may take. */
@@ -401,6 +403,7 @@ export function loadConfig(env: Env): Config {
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
     mfa: readMfa(env, problems),
+    reauthAfterSeconds: readPositiveInteger(env, 'REAUTH_AFTER', 600, problems, 86400),
     mail: readMail(env, isProduction, problems),
     upstreamTimeoutSeconds: readPositiveInteger(env, 'UPSTREAM_TIMEOUT', 10, problems, 120),
     upstreamMetadataTtlSeconds: readPositiveInteger(env, 'UPSTREAM_METADATA_TTL', 3600, problems, 86400),

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
+import { createAccountServices } from './account/account-services.js';
 import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createPasswordPolicy } from './accounts/password-policy.js';
 import { createPasswordHasher } from './accounts/passwords.js';
@@ -128,7 +129,8 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
-      config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, recovery, isDatabaseReachable: () => database.isReachable(),
+      config, logger, audit, accounts, account, clients, payloads, throttle, counters, now, secondFactors, recovery,
+      isDatabaseReachable: () => database.isReachable(),
       federation: { connections, identities, upstreams, transactions },
       registrationTokens,
     }),
@@ -150,6 +152,9 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   });
   const mail = createMail({ outbox, templates: createMailTemplates(), issuer, now, onQueued: () => mailSender.wake() });
   const recovery = createRecovery({ config, accounts, users, hasher, tokens: accountTokens, counters, mail, transactions, audit, logger, now });
+  const account = createAccountServices({
+    config, accounts, sessions, throttle, audit, mail, transactions, payloads, clients, auditEvents, accountTokens, issuer, now,
+  });
   const maintenance = createMaintenance({
     config, sessions, auditEvents, providerHost, logger, mailSender,
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),

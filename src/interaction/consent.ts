@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { Accounts } from '../accounts/accounts.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
 import type { InteractionDetails } from './form.js';
@@ -18,7 +19,21 @@ type ConsentDetails = {
   missingResourceScopes?: Record<string, string[]>;
 };
 
-export function createConsent(deps: { provider: Provider; views: Views; csrf: Csrf }) {
+/**
+ * "Not you?": the same authorization request again with prompt=login, so someone else can sign in. oidc-provider
+ * itself signs the current account out first when another one signs in to its session (end_session_confirm), and
+ * its apps are told. The hint naming the current person (login_hint, id_token_hint) is left out.
+ */
+function switchAccountUrl(details: InteractionDetails): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(details.params)) {
+    if (typeof value === 'string' && name !== 'prompt' && name !== 'login_hint' && name !== 'id_token_hint') params.set(name, value);
+  }
+  params.set('prompt', 'login');
+  return `/auth?${params}`;
+}
+
+export function createConsent(deps: { provider: Provider; accounts: Accounts; views: Views; csrf: Csrf }) {
   const { provider, views, csrf } = deps;
 
   /** Grants exactly what the prompt says is missing, extending the user's existing grant for this client. */
@@ -79,6 +94,8 @@ export function createConsent(deps: { provider: Provider; views: Views; csrf: Cs
         clientName: client?.clientName ?? client?.clientId,
         scopes: (missing.missingOIDCScope ?? []).map((scope) => scopeDescriptions[scope] ?? scope),
         apis: await requestedApis(details),
+        signedInAs: details.session?.accountId ? (await deps.accounts.findActive(details.session.accountId))?.email : undefined,
+        switchAccountUrl: switchAccountUrl(details),
       });
     },
     submit: finish,

@@ -52,7 +52,7 @@ export function createInteractionRoutes(deps: Deps) {
   const csrf = createCsrf(deps.csrfKey);
   const { secondFactor } = deps;
   const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor, holdUnverified: deps.holdUnverified });
-  const consent = createConsent({ provider, views, csrf });
+  const consent = createConsent({ provider, accounts: deps.accounts, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 
   /** Loads the interaction bound to this browser's cookie; the uid in the URL must be that interaction. */

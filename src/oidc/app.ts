@@ -1,5 +1,8 @@
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
+import type { AccountServices } from '../account/account-services.js';
+import { createAccountRoutes } from '../account/routes.js';
+import { recordSessionActivity } from '../account/session-activity.js';
 import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
@@ -41,6 +44,7 @@ import { logBackChannelFailures } from './back-channel-logout.js';
 import { createFindAccount } from './claims.js';
 import { connectionParam } from './connection-param.js';
 import { createProviderPages } from './pages.js';
+import { addSessionCutoff } from './session-cutoff.js';
 import { acceptPreviousSecret } from './previous-secret.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
@@ -52,6 +56,8 @@ export type AppDeps = {
   logger: Logger;
   audit: Audit;
   accounts: Accounts;
+  /** The account page (src/account/). */
+  account: AccountServices;
   clients: Clients;
   payloads: OidcPayloadStore;
   throttle: LoginThrottle;
@@ -78,7 +84,8 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients, dynamicClients: createDynamicClients(deps.clients) });
   const findAccount = createFindAccount(deps.accounts);
   const deviceFlow = deviceFlowFeature(views);
-  const interactionPolicy = createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor });
+  // The login prompt's checks: oidc-provider's, a session from before the password changed, a missing second factor.
+  const interactionPolicy = addSessionCutoff(createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor }));
   const extraParams = connectionParam(async (id) => (await deps.federation.connections.find(id)) !== undefined);
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
@@ -94,6 +101,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
+    recordSessionActivity(provider, deps.account.activity, (error) => logger.warn({ err: (error as Error).message }, 'could not record session activity'));
     bindRequestsToIssuer(provider, issuer);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
     provider.use(refuseOtherHosts({ issuer, openPaths: ['/healthz'], refuse: pages.refuse }));
@@ -129,6 +137,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
       csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy,
     }));
     provider.use(createRecoveryRoutes({ ...deps.recovery, views, csrf, returnTo, emailGate }));
+    provider.use(createAccountRoutes({ provider, account: deps.account, accounts: deps.accounts, views, csrfKey: cookieSecrets.csrfKey, now: deps.now }));
     return provider;
   };
 }

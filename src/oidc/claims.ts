@@ -27,12 +27,13 @@ export function userClaims(user: User) {
 
 /**
  * Reloads the user on every use: a disabled or deleted user makes sessions, refresh tokens and opaque access
- * tokens fail at once. oidc-provider filters the claims by granted scope.
+ * tokens fail at once. oidc-provider filters the claims by granted scope. `sessionsValidAfter` goes along for the
+ * login prompt's check (session-cutoff.ts).
  */
 export function createFindAccount(accounts: Accounts): FindAccount {
   return async (_ctx, sub): Promise<Account | undefined> => {
     const user = await accounts.findActive(sub);
     if (!user) return undefined;
-    return { accountId: user.id, claims: () => userClaims(user) };
+    return { accountId: user.id, sessionsValidAfter: user.sessionsValidAfter ?? null, claims: () => userClaims(user) };
   };
 }

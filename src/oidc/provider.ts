@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { accountClient } from '../account/account-client.js';
 import type { Config } from '../config.js';
 import type { Clients } from '../registry/clients.js';
 import type { CookieSecrets, SigningKey } from '../signing-keys.js';
@@ -41,6 +42,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: deps.adapter,
     findAccount: deps.findAccount,
+    // Latchkey's own first-party client: the account pages sign people in through it (src/account/account-client.ts).
+    clients: [accountClient(deps.issuer)],
     jwks: { keys: deps.signingKeys },
     cookies: { keys: deps.cookieSecrets.cookieKeys },
     renderError: deps.pages.renderError,

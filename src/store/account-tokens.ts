@@ -2,7 +2,7 @@ import { isStorableText, type Database } from '../database.js';
 import type { Transaction } from './transactions.js';
 
 /** What a mailed link lets its holder do. */
-export type TokenPurpose = 'password-reset' | 'invitation' | 'email-verification';
+export type TokenPurpose = 'password-reset' | 'invitation' | 'email-verification' | 'email-change';
 
 export type AccountToken = { purpose: TokenPurpose; userId: string; email: string; expiresAt: number; createdAt: number };
 

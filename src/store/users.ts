@@ -18,6 +18,8 @@ export type User = {
   isSelfRegistered: boolean;
   createdAt: number;
   updatedAt: number;
+  /** Sessions signed in before this moment (epoch ms) are refused (migration 0014); null: none is. */
+  sessionsValidAfter?: number | null;
 };
 
 type UserRow = {
@@ -33,6 +35,7 @@ type UserRow = {
   is_self_registered: boolean | number;
   created_at: number | string;
   updated_at: number | string;
+  sessions_valid_after?: number | string | null;
 };
 
 export class DuplicateEmailError extends Error {
@@ -56,6 +59,7 @@ function fromRow(row: UserRow): User {
     isSelfRegistered: Boolean(row.is_self_registered),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    sessionsValidAfter: row.sessions_valid_after == null ? null : Number(row.sessions_valid_after),
   };
 }
 
@@ -73,6 +77,7 @@ function toRow(user: Partial<User>): Partial<UserRow> {
     is_self_registered: user.isSelfRegistered,
     created_at: user.createdAt,
     updated_at: user.updatedAt,
+    sessions_valid_after: user.sessionsValidAfter,
   };
   return Object.fromEntries(Object.entries(row).filter(([, value]) => value !== undefined));
 }

@@ -70,6 +70,7 @@ export async function startTestServer(
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
     mfa: { policy: 'optional', totpDriftSteps: 1 },
+    reauthAfterSeconds: 600,
     mail: testMailSettings,
     upstreamTimeoutSeconds: 10,
     upstreamMetadataTtlSeconds: 3600,
