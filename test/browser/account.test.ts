@@ -1,43 +1,25 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExamples, type ExampleSetup } from '../support/examples.js';
 import { createUser, password } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { chromiumPath } from './install-chromium.js';
+import { launchChromium, screenshot, viewports } from '../support/chromium.js';
 
-const artifactsDir = path.resolve('test-artifacts');
-const viewports = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } };
 
 let server: TestServer;
 let examples: ExampleSetup;
 let browser: Browser;
 
 beforeAll(async () => {
-  fs.mkdirSync(artifactsDir, { recursive: true });
   server = await startTestServer();
   examples = await startExamples(server);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
   await examples?.close();
   await server?.close();
 });
-
-/** Saves the current page at phone and desktop widths to test-artifacts/NAME-phone.png and NAME-desktop.png. */
-async function screenshot(page: Page, name: string) {
-  for (const [label, viewport] of Object.entries(viewports)) {
-    await page.setViewportSize(viewport);
-    await page.screenshot({ path: path.join(artifactsDir, `${name}-${label}.png`), fullPage: true });
-  }
-  await page.setViewportSize(viewports.desktop);
-}
 
 describe('the account page in a real browser', () => {
   it('signs in from /account, shows sessions and apps at phone and desktop widths, and revokes an app by clicking', async () => {
