@@ -1,10 +1,9 @@
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { AccountError, type Accounts } from '../accounts/accounts.js';
 import { BadFormError, formField } from '../interaction/form.js';
-import { renderErrors } from '../interaction/routes.js';
+import { hostedPageMiddleware } from '../interaction/routes.js';
 import type { Views } from '../views.js';
 import { returnPath, signedInPath, signInUrl } from './account-client.js';
 import { confirmPath } from './email-change.js';
@@ -22,17 +21,7 @@ export function createAccountRoutes(deps: Deps) {
   const router = new Router({ prefix: '/account' });
   const page = accountPage({ overview: account.overview, views, reauthAfterSeconds: account.reauthAfterSeconds, now: deps.now });
 
-  router.use(renderErrors(views), async (ctx, next) => {
-    ctx.set('Cache-Control', 'no-store');
-    await next();
-  });
-  router.use(bodyParser({
-    enableTypes: ['form'],
-    formLimit: '16kb',
-    onError: () => {
-      throw new BadFormError('The form could not be read.');
-    },
-  }));
+  router.use(...hostedPageMiddleware(views));
 
   /** The signed-in person, after the CSRF check of a POST; undefined once the answer (go and sign in) is set. */
   async function signedIn(ctx: Context): Promise<SignedIn | undefined> {

@@ -1,6 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import Provider, { errors } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
@@ -47,6 +47,29 @@ export function renderErrors(views: Views) {
   };
 }
 
+/**
+ * What every router of hosted pages puts first: the error page, `Cache-Control: no-store`, and the form parser. A
+ * form over the limit is 413 Content Too Large (RFC 9110 §15.5.14), as the body parser reports it; any other
+ * unreadable body is a 400.
+ */
+export function hostedPageMiddleware(views: Views): Middleware[] {
+  return [
+    renderErrors(views),
+    async (ctx, next) => {
+      ctx.set('Cache-Control', 'no-store');
+      await next();
+    },
+    bodyParser({
+      enableTypes: ['form'],
+      formLimit: '16kb',
+      onError: (error) => {
+        if ((error as { status?: number }).status === 413) throw new BadFormError('The form is too large.', 413);
+        throw new BadFormError('The form could not be read.');
+      },
+    }),
+  ];
+}
+
 export function createInteractionRoutes(deps: Deps) {
   const { provider, views } = deps;
   const csrf = createCsrf(deps.csrfKey);
@@ -68,20 +91,7 @@ export function createInteractionRoutes(deps: Deps) {
     return details;
   }
 
-  router.use(renderErrors(views), async (ctx, next) => {
-    ctx.set('Cache-Control', 'no-store');
-    await next();
-  });
-  // A form over the limit is 413 Content Too Large (RFC 9110 §15.5.14), as the body parser reports it; any other
-  // unreadable body is a 400.
-  router.use(bodyParser({
-    enableTypes: ['form'],
-    formLimit: '16kb',
-    onError: (error) => {
-      if ((error as { status?: number }).status === 413) throw new BadFormError('The form is too large.', 413);
-      throw new BadFormError('The form could not be read.');
-    },
-  }));
+  router.use(...hostedPageMiddleware(views));
 
   router.get('/', async (ctx) => {
     const details = await loadDetails(ctx);

@@ -1,4 +1,3 @@
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -10,7 +9,7 @@ import type { MfaSettings } from '../config.js';
 import { createCsrf } from '../interaction/csrf.js';
 import { BadFormError, formField } from '../interaction/form.js';
 import { tooManyAttempts } from '../interaction/login.js';
-import { renderErrors } from '../interaction/routes.js';
+import { hostedPageMiddleware } from '../interaction/routes.js';
 import type { User } from '../store/users.js';
 import type { Views } from '../views.js';
 import type { SecondFactors } from './second-factors.js';
@@ -94,17 +93,7 @@ export function createAccountSecurityRoutes(deps: Deps) {
     return undefined;
   }
 
-  router.use(renderErrors(views), async (ctx, next) => {
-    ctx.set('Cache-Control', 'no-store');
-    await next();
-  });
-  router.use(bodyParser({
-    enableTypes: ['form'],
-    formLimit: '16kb',
-    onError: () => {
-      throw new BadFormError('The form could not be read.');
-    },
-  }));
+  router.use(...hostedPageMiddleware(views));
 
   router.get('/', async (ctx) => {
     const signedIn = await requireSignedIn(ctx);

@@ -1,10 +1,9 @@
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { AccountError } from '../accounts/accounts.js';
 import { emailShaped } from '../accounts/email.js';
 import { BadFormError, formField } from '../interaction/form.js';
-import { renderErrors } from '../interaction/routes.js';
+import { hostedPageMiddleware } from '../interaction/routes.js';
 import type { Views } from '../views.js';
 import type { EmailGate } from './email-gate.js';
 import type { Invitations } from './invitations.js';
@@ -56,17 +55,7 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
     notice(ctx, title, message);
   };
 
-  router.use(renderErrors(views), async (ctx, next) => {
-    ctx.set('Cache-Control', 'no-store');
-    await next();
-  });
-  router.use(bodyParser({
-    enableTypes: ['form'],
-    formLimit: '16kb',
-    onError: () => {
-      throw new BadFormError('The form could not be read.');
-    },
-  }));
+  router.use(...hostedPageMiddleware(views));
   router.use(async (ctx, next) => {
     if (ctx.method === 'POST' && !csrf.isValid(ctx, formField(ctx, 'csrf'))) {
       throw new BadFormError('The form has expired or did not come from this site. Go back, reload the page and try again.');
