@@ -10,6 +10,9 @@ export type User = {
   passwordHash: string;
   givenName: string | null;
   familyName: string | null;
+  /** OpenID Connect `locale` (BCP 47) and `zoneinfo` (IANA time zone) of the profile scope; migration 0016. */
+  locale: string | null;
+  zoneinfo: string | null;
   isActive: boolean;
   isAdmin: boolean;
   createdAt: number;
@@ -24,6 +27,8 @@ type UserRow = {
   password_hash: string;
   given_name: string | null;
   family_name: string | null;
+  locale: string | null;
+  zoneinfo: string | null;
   is_active: boolean | number;
   is_admin: boolean | number;
   created_at: number | string;
@@ -46,6 +51,8 @@ function fromRow(row: UserRow): User {
     passwordHash: row.password_hash,
     givenName: row.given_name,
     familyName: row.family_name,
+    locale: row.locale,
+    zoneinfo: row.zoneinfo,
     isActive: Boolean(row.is_active),
     isAdmin: Boolean(row.is_admin),
     createdAt: Number(row.created_at),
@@ -62,6 +69,8 @@ function toRow(user: Partial<User>): Partial<UserRow> {
     password_hash: user.passwordHash,
     given_name: user.givenName,
     family_name: user.familyName,
+    locale: user.locale,
+    zoneinfo: user.zoneinfo,
     is_active: user.isActive,
     is_admin: user.isAdmin,
     created_at: user.createdAt,
