@@ -80,7 +80,8 @@ describe('RP-Initiated Logout OP', () => {
   });
 
   it('oidcc-rp-initiated-logout-no-params, -only-state, -no-post-logout-redirect-uri: signed out, and told so', async () => {
-    for (const params of [{}, { state: 'only' }, { id_token_hint: '' }]) {
+    const cases: Array<Record<string, string>> = [{}, { state: 'only' }, { id_token_hint: '' }];
+    for (const params of cases) {
       const { browser, idToken } = await signedIn();
       const sent = 'id_token_hint' in params ? { id_token_hint: idToken } : params;
       const done = await confirmLogout(browser, sent);

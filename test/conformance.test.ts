@@ -64,7 +64,8 @@ describe('Basic OP: requests', () => {
   });
 
   it('oidcc-ensure-request-with-unknown-parameter-succeeds, oidcc-display-page, oidcc-display-popup, oidcc-ui-locales, oidcc-claims-locales', async () => {
-    for (const extra of [{ extra: 'foobar' }, { display: 'page' }, { display: 'popup' }, { ui_locales: 'se' }, { claims_locales: 'se' }]) {
+    const extras: Array<Record<string, string>> = [{ extra: 'foobar' }, { display: 'page' }, { display: 'popup' }, { ui_locales: 'se' }, { claims_locales: 'se' }];
+    for (const extra of extras) {
       const user = await createUser(server.services);
       const flow = await authorizeWith(rp, createBrowser(), extra, { email: user.email, password });
       expect(flow.loginShown, JSON.stringify(extra)).toBe(true);
