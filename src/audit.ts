@@ -4,7 +4,7 @@ import type { AuditEvent, AuditEventStore } from './store/audit-events.js';
 export type AuditRecord = Omit<AuditEvent, 'occurredAt'>;
 
 /** Events that may be an attack in progress are logged at `warn`; the rest at `info`. */
-const warnings = new Set(['sign_in.failure', 'sign_in.locked', 'sign_in.throttled', 'token.failure', 'token.replay_detected']);
+const warnings = new Set(['sign_in.failure', 'sign_in.second_factor_failure', 'sign_in.locked', 'sign_in.throttled', 'mfa.reset', 'token.failure', 'token.replay_detected']);
 
 /** Rows per INSERT: well under SQLite's and PostgreSQL's limits on bound parameters (7 a row). */
 const maxRowsPerInsert = 100;

@@ -64,6 +64,15 @@ export type Config = {
   deviceFlow: DeviceFlowSettings;
   logLevel: LogLevel;
   auditRetentionDays: number;
+  mfa: MfaSettings;
+};
+
+/** Second factors (docs/mfa.md); see "Second factors" in docs/security.md. */
+export type MfaSettings = {
+  /** optional: people may enrol a second factor; required: everyone must, at their next sign-in. */
+  policy: 'optional' | 'required';
+  /** TOTP codes accepted from this many 30-second steps before or after now (RFC 6238 §5.2), 0 to 2. */
+  totpDriftSteps: number;
 };
 
 /** How hard the hosted login form pushes back on guessing; see "Credential attacks" in docs/security.md. */
@@ -220,6 +229,17 @@ function readPasswordMinLength(env: Env, problems: string[]): number {
   return value;
 }
 
+function readMfa(env: Env, problems: string[]): MfaSettings {
+  const policy = env.MFA || 'optional';
+  if (policy !== 'optional' && policy !== 'required') problems.push(`MFA must be optional or required, got "${policy}"`);
+  const drift = env.MFA_TOTP_DRIFT_STEPS;
+  if (drift !== undefined && drift !== '' && !/^[0-2]$/.test(drift)) problems.push(`MFA_TOTP_DRIFT_STEPS must be 0, 1 or 2, got "${drift}"`);
+  return {
+    policy: policy === 'required' ? 'required' : 'optional',
+    totpDriftSteps: drift && /^[0-2]$/.test(drift) ? Number(drift) : 1,
+  };
+}
+
 /** The only reader of process.env: parses every variable and reports every problem at once. */
 export function loadConfig(env: Env): Config {
   const problems: string[] = [];
@@ -260,6 +280,7 @@ export function loadConfig(env: Env): Config {
     },
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
+    mfa: readMfa(env, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
 import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createPasswordPolicy } from './accounts/password-policy.js';
@@ -8,6 +9,7 @@ import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
 import { migrateDatabase, openDatabase } from './database.js';
 import { createLogger } from './logger.js';
+import { createSecondFactors, type SecondFactors } from './mfa/second-factors.js';
 import { createMaintenance, type Maintenance } from './maintenance.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
 import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
@@ -19,6 +21,8 @@ import { createClientStore } from './store/clients.js';
 import { createCounterStore } from './store/counters.js';
 import { createOidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
+import { createSecondFactorStore } from './store/second-factors.js';
+import { createSecretBox } from './secret-box.js';
 import { signingKeyRetentionMs } from './signing-keys.js';
 import { planThreadPool, type ThreadPoolPlan } from './thread-pool.js';
 
@@ -30,6 +34,7 @@ export type Services = {
   sessions: Sessions;
   clients: Clients;
   apis: Apis;
+  secondFactors: SecondFactors;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
   /** The purge and the timers a server runs (it starts them). */
@@ -72,6 +77,11 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const clients = createClients({ clients: createClientStore(database), apis: apiStore, payloads, isProduction: config.isProduction });
   const apis = createApis({ apis: apiStore });
   const throttle = createLoginThrottle({ counters, settings: config.loginThrottle, now });
+  // Second factors' secrets are sealed with a key of their own in KEYS_DIR (docs/mfa.md).
+  const secondFactors = createSecondFactors({
+    store: createSecondFactorStore(database), box: createSecretBox(path.join(config.keysDir, 'second-factor-secrets.key')),
+    totpDriftSteps: config.mfa.totpDriftSteps, now,
+  });
   const providerHost = createProviderHost({
     keysDir: config.keysDir,
     issuer: config.issuer,
@@ -80,7 +90,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
-      config, logger, audit, accounts, clients, payloads, throttle, counters, now, isDatabaseReachable: () => database.isReachable(),
+      config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, isDatabaseReachable: () => database.isReachable(),
     }),
   });
   const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
@@ -96,7 +106,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, providerHost, maintenance, threadPool,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, providerHost, maintenance, threadPool,
     async close() {
       await audit.settled();
       await database.destroy();

@@ -205,7 +205,7 @@ describe('latchkey clients --api (which APIs and scopes a client may have)', () 
       await createClientStore(database).insert({
         clientId: legacyId, clientSecret: 'a-legacy-secret-that-is-long-enough-123', name: null, redirectUris: [], postLogoutRedirectUris: [],
         grantTypes: ['client_credentials'], tokenEndpointAuthMethod: 'client_secret_basic', isFirstParty: false,
-        backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, createdAt: Date.now(),
+        backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, requireMfa: false, createdAt: Date.now(),
       });
     } finally {
       await database.destroy();

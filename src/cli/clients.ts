@@ -12,6 +12,7 @@ const publicClient = (client: RegisteredClient) => ({
   postLogoutRedirectUris: client.postLogoutRedirectUris,
   grantTypes: client.grantTypes,
   skipConsent: client.skipConsent,
+  requireMfa: client.requireMfa,
   apis: client.apis,
   backchannelLogoutUri: client.backchannelLogoutUri,
   backchannelLogoutSessionRequired: client.backchannelLogoutSessionRequired,
@@ -57,7 +58,7 @@ export const clientCommands = {
       'client-id': { type: 'string' }, 'client-secret': { type: 'string' }, 'client-secret-stdin': { type: 'boolean' },
       public: { type: 'boolean' },
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
-      'grant-types': { type: 'string' }, 'skip-consent': { type: 'boolean' }, name: { type: 'string' },
+      'grant-types': { type: 'string' }, 'skip-consent': { type: 'boolean' }, 'require-mfa': { type: 'boolean' }, name: { type: 'string' },
       api: { type: 'string', multiple: true },
       'backchannel-logout-uri': { type: 'string' }, 'backchannel-logout-session-required': { type: 'string' },
     },
@@ -81,12 +82,13 @@ export const clientCommands = {
         postLogoutRedirectUris: values['post-logout-redirect-uri'] as string[] | undefined,
         grantTypes,
         skipConsent: values['skip-consent'] === true,
+        requireMfa: values['require-mfa'] === true,
         apis,
         backchannelLogoutUri: values['backchannel-logout-uri'] as string | undefined,
         backchannelLogoutSessionRequired: sessionRequired,
       });
       await audit.record({ type: 'client.created', clientId: client.clientId, details: {
-        actor: actor(), authMethod: client.tokenEndpointAuthMethod, grantTypes: client.grantTypes.join(' '), skipConsent: client.skipConsent,
+        actor: actor(), authMethod: client.tokenEndpointAuthMethod, grantTypes: client.grantTypes.join(' '), skipConsent: client.skipConsent, requireMfa: client.requireMfa,
         apis: describeApis(client.apis),
       } });
       const wasGenerated = client.clientSecret !== null && clientSecret === undefined;
@@ -100,7 +102,7 @@ export const clientCommands = {
   update: {
     options: {
       'client-id': { type: 'string' }, api: { type: 'string', multiple: true }, 'no-apis': { type: 'boolean' },
-      name: { type: 'string' }, 'skip-consent': { type: 'string' },
+      name: { type: 'string' }, 'skip-consent': { type: 'string' }, 'require-mfa': { type: 'string' },
     },
     async run(values: Values, services: Services, out: Output) {
       const { clients, audit } = services;
@@ -108,16 +110,18 @@ export const clientCommands = {
       if (values.api !== undefined && values['no-apis'] !== undefined) throw new UsageError('--api and --no-apis exclude each other');
       const apis = values['no-apis'] === true ? [] : await apiOptions(values, services);
       const skipConsent = booleanOption(values, 'skip-consent');
+      const requireMfa = booleanOption(values, 'require-mfa');
       const name = values.name as string | undefined;
-      if (apis === undefined && skipConsent === undefined && name === undefined) {
-        throw new UsageError('nothing to change: give --api, --no-apis, --name or --skip-consent');
+      if (apis === undefined && skipConsent === undefined && requireMfa === undefined && name === undefined) {
+        throw new UsageError('nothing to change: give --api, --no-apis, --name, --skip-consent or --require-mfa');
       }
-      const client = await clients.update(clientId, { apis, skipConsent, name: name === '' ? null : name });
+      const client = await clients.update(clientId, { apis, skipConsent, requireMfa, name: name === '' ? null : name });
       if (!client) throw new UsageError(`no client with id ${clientId}`);
       await audit.record({ type: 'client.updated', clientId, details: {
         actor: actor(),
         ...(apis !== undefined ? { apis: describeApis(client.apis) } : {}),
         ...(skipConsent !== undefined ? { skipConsent } : {}),
+        ...(requireMfa !== undefined ? { requireMfa } : {}),
         ...(name !== undefined ? { name } : {}),
       } });
       out.result(publicClient(client), [`updated client ${clientId}`, `APIs: ${describeApis(client.apis)}`]);

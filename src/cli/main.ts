@@ -8,6 +8,7 @@ import { clientCommands } from './clients.js';
 import { eventsCommand } from './events.js';
 import { keyCommands } from './keys.js';
 import { createOutput, UsageError, type Io, type Output, type Values } from './output.js';
+import { secondFactorCommands } from './second-factors.js';
 import { userCommands } from './users.js';
 
 export const usage = `usage: latchkey <command> [options] [--json]
@@ -22,11 +23,14 @@ export const usage = `usage: latchkey <command> [options] [--json]
   users sessions --email E
   users logout --email E
   users delete --email E
+  users mfa --email E
+  users mfa reset --email E
   clients create --client-id ID [--client-secret-stdin | --client-secret S | --public] --redirect-uri URI [--redirect-uri URI2 …]
                  [--post-logout-redirect-uri URI] [--grant-types authorization_code,refresh_token,client_credentials]
-                 [--skip-consent] [--name "Display name"] [--api AUD[:scope1,scope2] …]
+                 [--skip-consent] [--require-mfa] [--name "Display name"] [--api AUD[:scope1,scope2] …]
                  [--backchannel-logout-uri URI [--backchannel-logout-session-required true|false]]
   clients update --client-id ID [--api AUD[:scope1,scope2] … | --no-apis] [--name N] [--skip-consent true|false]
+                 [--require-mfa true|false]
   clients list
   clients delete --client-id ID
   apis create --audience AUD [--scopes "read write"]
@@ -47,7 +51,7 @@ type ServiceCommand = { options: Options; run(values: Values, services: Services
 type KeyCommand = { options: Options; run(config: Config, out: Output, values: Values, services: () => Promise<Services>): Promise<void> };
 
 const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
-  users: userCommands,
+  users: { ...userCommands, ...secondFactorCommands },
   clients: clientCommands,
   apis: apiCommands,
 };
@@ -57,7 +61,9 @@ const serviceCommands: Record<string, Record<string, ServiceCommand>> = {
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
   const [group, ...afterGroup] = argv;
   // `events` is a command of its own; the others are a group and a command name.
-  const [name, ...rest] = group === 'events' ? ['', ...afterGroup] : afterGroup;
+  // `users mfa reset` is the one command of three words.
+  const [name, ...rest] = group === 'events' ? ['', ...afterGroup]
+    : group === 'users' && afterGroup[0] === 'mfa' && afterGroup[1] === 'reset' ? ['mfa reset', ...afterGroup.slice(2)] : afterGroup;
   if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
     io.stdout(usage);
     return group === undefined ? 2 : 0;

@@ -5,6 +5,7 @@ import { emailShaped } from '../accounts/email.js';
 import type { Lock, LoginThrottle } from '../accounts/login-throttle.js';
 import { HashingBusyError } from '../accounts/passwords.js';
 import type { Audit } from '../audit.js';
+import type { SecondFactorStep } from '../mfa/sign-in-step.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
 import { formField, type InteractionDetails } from './form.js';
@@ -15,7 +16,8 @@ const failedSignIn = 'Incorrect email or password.';
 /** When a sign-in refused because hashing was busy may try again: a few hashes' time, rounded up generously. */
 const busyRetryAfterSeconds = 5;
 
-function tooManyAttempts(lock: Lock): string {
+/** The message of a throttle lock, on every form that checks a secret (the login form, the second-factor pages). */
+export function tooManyAttempts(lock: Lock): string {
   const minutes = Math.ceil(lock.retryAfterSeconds / 60);
   return `Too many attempts, try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
 }
@@ -25,7 +27,9 @@ function auditedEmail(email: string): string | null {
   return emailShaped(email) ?? null;
 }
 
-export function createLogin(deps: { provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf }) {
+export function createLogin(deps: {
+  provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf; secondFactor: Pick<SecondFactorStep, 'afterPassword'>;
+}) {
   const { provider, accounts, throttle, audit, views, csrf } = deps;
 
   async function clientName(clientId: unknown): Promise<string | undefined> {
@@ -98,13 +102,9 @@ export function createLogin(deps: { provider: Provider; accounts: Accounts; thro
         render(ctx, details, { email, error: failedSignIn, name: await clientName(details.params.client_id) });
         return;
       }
-      await attempt.succeeded();
       void audit.record({ type: 'sign_in.success', ...who, accountId: user.id, email: user.email });
-      const redirectTo = await provider.interactionResult(ctx.req, ctx.res, {
-        login: { accountId: user.id, amr: ['pwd'] },
-      }, { mergeWithLastSubmission: false });
-      ctx.status = 303;
-      ctx.redirect(redirectTo);
+      // Finishes the sign-in, or continues with the second factor (src/mfa/sign-in-step.ts), which reports the attempt.
+      await deps.secondFactor.afterPassword(ctx, details, user, attempt);
     },
   };
 }

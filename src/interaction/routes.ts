@@ -5,7 +5,10 @@ import Provider, { errors } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
+import type { MfaSettings } from '../config.js';
 import { isDatabaseUnavailable } from '../database.js';
+import { createSecondFactorStep } from '../mfa/sign-in-step.js';
+import type { SecondFactors } from '../mfa/second-factors.js';
 import { answerUnavailable } from '../unavailable.js';
 import type { Views } from '../views.js';
 import { createConsent } from './consent.js';
@@ -13,10 +16,13 @@ import { createCsrf } from './csrf.js';
 import { BadFormError, type InteractionDetails } from './form.js';
 import { createLogin } from './login.js';
 
-type Deps = { provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string };
+type Deps = {
+  provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string;
+  secondFactors: SecondFactors; mfaPolicy: MfaSettings['policy'];
+};
 
 /** The one error handler of the hosted pages: a readable page with a 4xx status, never a stack trace. */
-function renderErrors(views: Views) {
+export function renderErrors(views: Views) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
@@ -45,7 +51,11 @@ function renderErrors(views: Views) {
 export function createInteractionRoutes(deps: Deps) {
   const { provider, views } = deps;
   const csrf = createCsrf(deps.csrfKey);
-  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf });
+  const secondFactor = createSecondFactorStep({
+    provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit: deps.audit, views, csrf,
+    policy: deps.mfaPolicy, issuer: provider.issuer,
+  });
+  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor });
   const consent = createConsent({ provider, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 
@@ -79,11 +89,13 @@ export function createInteractionRoutes(deps: Deps) {
 
   router.get('/', async (ctx) => {
     const details = await loadDetails(ctx);
+    if (details.prompt.name === 'login' && await secondFactor.showStepUp(ctx, details)) return undefined;
     if (details.prompt.name === 'login') return login.show(ctx, details);
     if (details.prompt.name === 'consent') return consent.show(ctx, details);
     throw new BadFormError(`Unsupported sign-in step "${details.prompt.name}".`);
   });
   router.post('/login', async (ctx) => login.submit(ctx, await loadDetails(ctx, 'login')));
+  secondFactor.mount(router, loadDetails);
   router.post('/confirm', async (ctx) => consent.submit(ctx, await loadDetails(ctx, 'consent')));
   router.post('/abort', async (ctx) => {
     await loadDetails(ctx);

@@ -7,6 +7,10 @@ import type { Config } from '../config.js';
 import { deviceFlowFeature, useDeviceFlowLimits } from '../device/device-flow.js';
 import { createHttpRoutes } from '../http-routes.js';
 import { createInteractionRoutes } from '../interaction/routes.js';
+import { createAccountSecurityRoutes } from '../mfa/account-security.js';
+import { createInteractionPolicy } from '../mfa/interaction-policy.js';
+import { acrValues } from '../mfa/requirement.js';
+import type { SecondFactors } from '../mfa/second-factors.js';
 import type { Clients } from '../registry/clients.js';
 import { bindRequestsToIssuer, refuseOtherHosts } from '../issuer-origin.js';
 import { securityHeaders } from '../security-headers.js';
@@ -37,6 +41,7 @@ export type AppDeps = {
   /** The shared counters of the per-IP limit of requests that store something, and its clock. */
   counters: CounterStore;
   now: () => number;
+  secondFactors: SecondFactors;
   isDatabaseReachable: () => Promise<boolean>;
 };
 
@@ -52,6 +57,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients });
   const findAccount = createFindAccount(deps.accounts);
   const deviceFlow = deviceFlowFeature(views);
+  const interactionPolicy = createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor });
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
   const staticDocuments = {
@@ -60,7 +66,8 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   };
 
   return ({ issuer, signingKeys, cookieSecrets }): Provider => {
-    const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, deviceFlow });
+    const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, deviceFlow,
+      interactionPolicy, acrValues: [acrValues.password, acrValues.mfa] });
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
@@ -77,6 +84,11 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
+      secondFactors: deps.secondFactors, mfaPolicy: config.mfa.policy,
+    }));
+    provider.use(createAccountSecurityRoutes({
+      provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,
+      csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy,
     }));
     return provider;
   };

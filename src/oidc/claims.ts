@@ -2,9 +2,12 @@ import type { Account, FindAccount } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
 import type { User } from '../store/users.js';
 
-/** Which claims each scope releases (OpenID Connect Core §5.4). */
+/**
+ * Which claims each scope releases (OpenID Connect Core §5.4). With `openid`, every ID token says how and when the
+ * person signed in: `acr`, `amr` (RFC 8176) and `auth_time` (OpenID Connect Core §2), from the Latchkey session.
+ */
 export const scopeClaims = {
-  openid: ['sub'],
+  openid: ['sub', 'acr', 'amr', 'auth_time'],
   email: ['email', 'email_verified'],
   // What an account holds of §5.1's profile claims; `updated_at` is when the account last changed.
   profile: ['given_name', 'family_name', 'name', 'locale', 'zoneinfo', 'updated_at'],

@@ -1,7 +1,7 @@
 import type { AdapterPayload } from 'oidc-provider';
 import type { ClientRecord } from '../registry/clients.js';
 
-/** The client metadata oidc-provider validates and uses; `skip_consent` is our extra property (consent.ts). */
+/** The client metadata oidc-provider validates and uses; `skip_consent` and `require_mfa` are our extra properties (consent.ts). */
 export function clientMetadata(client: ClientRecord): AdapterPayload {
   return {
     client_id: client.clientId,
@@ -13,6 +13,7 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
     token_endpoint_auth_method: client.tokenEndpointAuthMethod as AdapterPayload['token_endpoint_auth_method'],
     skip_consent: client.skipConsent,
+    require_mfa: client.requireMfa,
     ...(client.backchannelLogoutUri
       ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: client.backchannelLogoutSessionRequired }
       : {}),

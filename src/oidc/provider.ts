@@ -17,6 +17,10 @@ export type ProviderDeps = {
   clients: Pick<Clients, 'findApiForClient'>;
   /** `features.deviceFlow`: the device authorization grant and its pages (src/device/). */
   deviceFlow: NonNullable<NonNullable<Configuration['features']>['deviceFlow']>;
+  /** The login and consent prompts, with the second-factor check (src/mfa/interaction-policy.ts). */
+  interactionPolicy: NonNullable<NonNullable<Configuration['interactions']>['policy']>;
+  /** The `acr` values issued and advertised (src/mfa/requirement.ts). */
+  acrValues: string[];
   pages: {
     renderError: NonNullable<Configuration['renderError']>;
     logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
@@ -53,10 +57,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     fetch: createFetch(config),
     loadExistingGrant,
     extraClientMetadata: {
-      properties: ['skip_consent'],
+      properties: ['skip_consent', 'require_mfa'],
       validator(_ctx, key, value) {
-        if (key === 'skip_consent' && value !== undefined && typeof value !== 'boolean') {
-          throw new errors.InvalidClientMetadata('skip_consent must be a boolean');
+        if ((key === 'skip_consent' || key === 'require_mfa') && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
       },
     },
@@ -87,7 +91,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
 
     routes: { jwks: '/.well-known/jwks.json' },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: deps.interactionPolicy },
+    // OpenID Connect Core §2 `acr`, advertised in discovery (acr_values_supported); an app asks for a second factor
+    // with acr_values=urn:latchkey:acr:mfa (docs/mfa.md).
+    acrValues: deps.acrValues,
 
     // Every client allowed the refresh_token grant gets one. Without offline_access it ends with the Latchkey
     // session (logout revokes it); with offline_access (and prompt=consent, OIDC Core §11) it outlives the session.

@@ -78,6 +78,8 @@ export type NewClient = {
   backchannelLogoutSessionRequired?: boolean;
   /** The APIs the client may obtain access tokens for; none when absent. */
   apis?: ApiAccess[];
+  /** Its users must give a second factor even when MFA=optional (docs/mfa.md). */
+  requireMfa?: boolean;
 };
 
 /**
@@ -179,6 +181,7 @@ export function createClients(deps: {
         isFirstParty: input.skipConsent ?? false,
         backchannelLogoutUri: input.backchannelLogoutUri === undefined ? null : checkBackchannelLogoutUri(input.backchannelLogoutUri, isProduction),
         backchannelLogoutSessionRequired: input.backchannelLogoutSessionRequired ?? true,
+        requireMfa: input.requireMfa ?? false,
         createdAt: now(),
       };
       const taken = () => new RegistryError(`a client with id ${client.clientId} already exists`);
@@ -193,7 +196,7 @@ export function createClients(deps: {
       return { ...toRecord(client), apis: apiAccess };
     },
 
-    /** Changes a client's name, consent page or APIs (`apis` replaces the list); undefined when there is no such client. */
+    /** Changes a client's name, consent page, second-factor requirement or APIs (`apis` replaces the list); undefined when there is no such client. */
     async update(clientId: string, changes: ClientRecordChanges): Promise<RegisteredClient | undefined> {
       const { skipConsent, ...rest } = changes;
       const checked: ClientChanges = {

@@ -12,6 +12,8 @@ export type Client = {
   isFirstParty: boolean;
   backchannelLogoutUri: string | null;
   backchannelLogoutSessionRequired: boolean;
+  /** The app's users must give a second factor even when the global MFA policy is optional (migration 0011). */
+  requireMfa: boolean;
   createdAt: number;
 };
 
@@ -22,7 +24,7 @@ export type ApiAccess = { audience: string; scopes: string[] };
 export type ApiForClient = { audience: string; scopes: string[]; allowedScopes: string[] | null };
 
 /** What `update` may change; absent fields stay as they are, `apis` replaces the whole list. */
-export type ClientChanges = { name?: string | null; isFirstParty?: boolean; apis?: ApiAccess[] };
+export type ClientChanges = { name?: string | null; isFirstParty?: boolean; requireMfa?: boolean; apis?: ApiAccess[] };
 
 type ClientRow = {
   client_id: string;
@@ -35,6 +37,7 @@ type ClientRow = {
   is_first_party: boolean | number;
   backchannel_logout_uri: string | null;
   backchannel_logout_session_required: boolean | number;
+  require_mfa: boolean | number;
   created_at: number | string;
 };
 
@@ -64,6 +67,7 @@ function fromRow(row: ClientRow): Client {
     isFirstParty: Boolean(row.is_first_party),
     backchannelLogoutUri: row.backchannel_logout_uri,
     backchannelLogoutSessionRequired: Boolean(row.backchannel_logout_session_required),
+    requireMfa: Boolean(row.require_mfa),
     createdAt: Number(row.created_at),
   };
 }
@@ -126,6 +130,7 @@ export function createClientStore(database: Database) {
         is_first_party: client.isFirstParty,
         backchannel_logout_uri: client.backchannelLogoutUri,
         backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
+        require_mfa: client.requireMfa,
         created_at: client.createdAt,
       };
       try {
@@ -144,6 +149,7 @@ export function createClientStore(database: Database) {
         const columns = {
           ...(changes.name !== undefined ? { name: changes.name } : {}),
           ...(changes.isFirstParty !== undefined ? { is_first_party: changes.isFirstParty } : {}),
+          ...(changes.requireMfa !== undefined ? { require_mfa: changes.requireMfa } : {}),
         };
         // Locks the row (PostgreSQL) and tells whether it exists, also when no column changes.
         const updated = await transaction('clients').where({ client_id: clientId }).update(Object.keys(columns).length > 0 ? columns : { client_id: clientId });

@@ -62,6 +62,7 @@ export async function startTestServer(
     // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
+    mfa: { policy: 'optional', totpDriftSteps: 1 },
     ...overrides,
   };
   const server = await startServer(config, options);

@@ -1,0 +1,169 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Accounts } from '../accounts/accounts.js';
+import type { LoginThrottle } from '../accounts/login-throttle.js';
+import { HashingBusyError } from '../accounts/passwords.js';
+import type { Audit } from '../audit.js';
+import type { MfaSettings } from '../config.js';
+import { createCsrf } from '../interaction/csrf.js';
+import { BadFormError, formField } from '../interaction/form.js';
+import { tooManyAttempts } from '../interaction/login.js';
+import { renderErrors } from '../interaction/routes.js';
+import type { User } from '../store/users.js';
+import type { Views } from '../views.js';
+import type { SecondFactors } from './second-factors.js';
+
+type Deps = {
+  provider: Provider; accounts: Accounts; secondFactors: SecondFactors; throttle: LoginThrottle; audit: Audit; views: Views;
+  csrfKey: string; policy: MfaSettings['policy'];
+};
+
+type SignedIn = { user: User; sessionUid: string };
+
+/**
+ * /account/security: a person signed in to Latchkey sets up an authenticator app, gets new recovery codes, or
+ * removes the app. Every change asks for the password again (throttled like the login form): a session cookie
+ * alone, stolen or left open on a shared computer, cannot add or remove a factor. Forms carry a CSRF token bound to
+ * the Latchkey session.
+ */
+export function createAccountSecurityRoutes(deps: Deps) {
+  const { provider, accounts, secondFactors, throttle, audit, views } = deps;
+  const csrf = createCsrf(deps.csrfKey);
+  const issuerName = new URL(provider.issuer).host;
+  const router = new Router({ prefix: '/account/security' });
+  const tokenFor = (signedIn: SignedIn) => csrf.tokenFor(`account-security:${signedIn.sessionUid}`);
+
+  /**
+   * The person signed in to Latchkey in this browser (oidc-provider's session cookie), or undefined. The one place
+   * that decides who is signed in here; the account page's guard can take its place.
+   */
+  async function signedInAccount(ctx: Context): Promise<SignedIn | undefined> {
+    const session = await provider.Session.get(ctx as never);
+    const user = session.accountId ? await accounts.findActive(session.accountId) : undefined;
+    return user && session.uid ? { user, sessionUid: session.uid } : undefined;
+  }
+
+  function page(ctx: Context, name: string, locals: Record<string, unknown>, status = 200) {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = views.render(name, locals);
+  }
+
+  async function overview(ctx: Context, signedIn: SignedIn, notice: { error?: string; message?: string } = {}, status = 200) {
+    const { factors, recoveryCodesLeft } = await secondFactors.list(signedIn.user.id);
+    page(ctx, 'mfa/account-security', {
+      title: 'Sign-in security', email: signedIn.user.email, factors, recoveryCodesLeft, csrf: tokenFor(signedIn),
+      canRemove: deps.policy !== 'required', ...notice,
+    }, status);
+  }
+
+  /** The signed-in person, with the CSRF token of a POST checked; or the "sign in first" page. */
+  async function requireSignedIn(ctx: Context): Promise<SignedIn | undefined> {
+    const signedIn = await signedInAccount(ctx);
+    if (!signedIn) {
+      page(ctx, 'mfa/signed-out', { title: 'Sign in first' }, 401);
+      return undefined;
+    }
+    if (ctx.method === 'POST' && !csrf.isValid(`account-security:${signedIn.sessionUid}`, (ctx.request as { body?: Record<string, unknown> }).body?.csrf)) {
+      throw new BadFormError('The form has expired or did not come from this site. Go back and try again.');
+    }
+    return signedIn;
+  }
+
+  /** Checks the password typed again, through the login throttle; the error to show, or undefined when it matched. */
+  async function passwordProblem(ctx: Context, user: User): Promise<{ error: string; status: number } | undefined> {
+    const password = formField(ctx, 'password') ?? '';
+    const reserved = await throttle.reserve(user.email, ctx.ip);
+    if ('lock' in reserved) return { error: tooManyAttempts(reserved.lock), status: 429 };
+    let matched: User | undefined;
+    try {
+      matched = password ? await accounts.authenticate(user.email, password) : undefined;
+    } catch (error) {
+      await reserved.attempt.abandoned().catch(() => undefined);
+      if (error instanceof HashingBusyError) return { error: 'Latchkey is busy right now. Try again in a few seconds.', status: 503 };
+      throw error;
+    }
+    if (matched?.id !== user.id) {
+      const lock = await reserved.attempt.failed();
+      void audit.record({ type: 'sign_in.failure', accountId: user.id, email: user.email, ip: ctx.ip, details: { step: 'account_security' } });
+      return lock ? { error: tooManyAttempts(lock), status: 429 } : { error: 'That password is not right.', status: 400 };
+    }
+    await reserved.attempt.succeeded();
+    return undefined;
+  }
+
+  router.use(renderErrors(views), async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  router.use(bodyParser({
+    enableTypes: ['form'],
+    formLimit: '16kb',
+    onError: () => {
+      throw new BadFormError('The form could not be read.');
+    },
+  }));
+
+  router.get('/', async (ctx) => {
+    const signedIn = await requireSignedIn(ctx);
+    if (signedIn) await overview(ctx, signedIn);
+  });
+
+  // Shows a new secret (QR code and text); nothing signs in with it until a code from it is confirmed.
+  router.post('/totp', async (ctx) => {
+    const signedIn = await requireSignedIn(ctx);
+    if (!signedIn) return;
+    if (await secondFactors.hasFactor(signedIn.user.id)) return overview(ctx, signedIn, { error: 'An authenticator app is already set up.' }, 409);
+    const enrolment = await secondFactors.beginTotp(signedIn.user.id, { issuer: issuerName, account: signedIn.user.email });
+    page(ctx, 'mfa/enrol', { title: 'Set up two-step sign-in', ...enrolment, csrf: tokenFor(signedIn), action: '/account/security/totp/confirm', askPassword: true });
+  });
+
+  router.post('/totp/confirm', async (ctx) => {
+    const signedIn = await requireSignedIn(ctx);
+    if (!signedIn) return;
+    const { user } = signedIn;
+    const names = { issuer: issuerName, account: user.email };
+    const again = async (error: string, status: number) => {
+      const enrolment = await secondFactors.waitingTotp(user.id, names);
+      if (!enrolment) return overview(ctx, signedIn, { error: 'Start the setup again.' }, 409);
+      page(ctx, 'mfa/enrol', { title: 'Set up two-step sign-in', ...enrolment, csrf: tokenFor(signedIn), action: '/account/security/totp/confirm', askPassword: true, error }, status);
+    };
+    const problem = await passwordProblem(ctx, user);
+    if (problem) return again(problem.error, problem.status);
+    const enrolled = await secondFactors.confirmTotp(user.id, formField(ctx, 'code') ?? '');
+    if (!enrolled) return again('That code is not right. Check the time on your phone and enter the current code.', 400);
+    void audit.record({ type: 'mfa.enrolled', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: 'totp', where: 'account' } });
+    page(ctx, 'mfa/recovery-codes', { title: 'Your recovery codes', codes: enrolled.recoveryCodes });
+  });
+
+  router.post('/recovery-codes', async (ctx) => {
+    const signedIn = await requireSignedIn(ctx);
+    if (!signedIn) return;
+    const { user } = signedIn;
+    if (!(await secondFactors.hasFactor(user.id))) return overview(ctx, signedIn, { error: 'Set up an authenticator app first.' }, 409);
+    const problem = await passwordProblem(ctx, user);
+    if (problem) return overview(ctx, signedIn, { error: problem.error }, problem.status);
+    const codes = await secondFactors.regenerateRecoveryCodes(user.id);
+    void audit.record({ type: 'mfa.recovery_codes_regenerated', accountId: user.id, email: user.email, ip: ctx.ip });
+    page(ctx, 'mfa/recovery-codes', { title: 'Your recovery codes', codes });
+  });
+
+  router.post('/totp/remove', async (ctx) => {
+    const signedIn = await requireSignedIn(ctx);
+    if (!signedIn) return;
+    const { user } = signedIn;
+    if (deps.policy === 'required') {
+      return overview(ctx, signedIn, { error: 'Two-step sign-in is required here, so the authenticator app cannot be removed. Ask an administrator to reset it if you lost it.' }, 409);
+    }
+    const problem = await passwordProblem(ctx, user);
+    if (problem) return overview(ctx, signedIn, { error: problem.error }, problem.status);
+    if (await secondFactors.removeTotp(user.id)) {
+      void audit.record({ type: 'mfa.removed', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: 'totp', actor: 'self' } });
+    }
+    await overview(ctx, signedIn, { message: 'The authenticator app was removed.' });
+  });
+
+  return router.routes();
+}

@@ -1,0 +1,185 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Accounts } from '../accounts/accounts.js';
+import type { Attempt, LoginThrottle } from '../accounts/login-throttle.js';
+import type { Audit } from '../audit.js';
+import type { MfaSettings } from '../config.js';
+import type { Csrf } from '../interaction/csrf.js';
+import { BadFormError, formField, type InteractionDetails } from '../interaction/form.js';
+import { tooManyAttempts } from '../interaction/login.js';
+import type { User } from '../store/users.js';
+import type { Views } from '../views.js';
+import { stepUpReason } from './interaction-policy.js';
+import { acrValues, secondFactorNeed } from './requirement.js';
+import type { FactorUse, SecondFactors } from './second-factors.js';
+
+/** Who passed the password step of this interaction; kept in the interaction (server side) until the factor is given. */
+type Pending = { accountId: string; amr: string[] };
+const pendingKey = 'latchkeySecondFactor';
+
+const wrongCode = 'That code is not right. Try the current code from your app, or a recovery code.';
+
+/**
+ * RFC 8176 `amr` after a second factor: `otp` for an authenticator code; a recovery code has no registered value,
+ * so it adds none, and `mfa` says that two factors (the password and something only the person holds) were used.
+ */
+const amrWith = (amr: string[], use: FactorUse) => [...new Set([...amr, ...(use === 'otp' ? ['otp'] : []), 'mfa'])];
+
+export type SecondFactorStep = ReturnType<typeof createSecondFactorStep>;
+type LoadDetails = (ctx: Context, expectedPrompt?: string) => Promise<InteractionDetails>;
+
+/**
+ * The second step of signing in (docs/mfa.md): after a correct password, or for a session that signed in with a
+ * password only when the app needs more (step-up), the person gives a code from their authenticator app or a
+ * recovery code, or, when a factor is required and they have none, enrols one here first.
+ *
+ * Guessing codes is throttled by the login throttle, with the same counters as passwords (account + IP). A correct
+ * password does not clear those counters when a factor follows (it gives back its own place, see afterPassword):
+ * otherwise signing in again with the password would wipe out every wrong code. When the counters lock, the login
+ * form refuses before any password is checked, with the same page for a right and a wrong password.
+ */
+export function createSecondFactorStep(deps: {
+  provider: Provider; accounts: Accounts; secondFactors: SecondFactors; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf;
+  policy: MfaSettings['policy']; issuer: string;
+}) {
+  const { provider, accounts, secondFactors, throttle, audit, views, csrf } = deps;
+  const issuerName = new URL(deps.issuer).host;
+
+  async function clientOf(details: InteractionDetails) {
+    const clientId = details.params.client_id;
+    return typeof clientId === 'string' ? provider.Client.find(clientId) : undefined;
+  }
+
+  /**
+   * The person this interaction is proving a second factor for: the one who just passed the password here, or the
+   * one signed in to this browser when only a second factor is missing (step-up). A step-up can only *give* a
+   * factor the person has: enrolling one needs the password in this interaction, so a session cookie alone (stolen,
+   * or left open) can never add a factor and reach `mfa`.
+   */
+  async function subjectOf(details: InteractionDetails): Promise<{ user: User; amr: string[]; mayEnrol: boolean } | undefined> {
+    const pending = (details.result as Record<string, Pending> | undefined)?.[pendingKey];
+    const session = details.session as { accountId?: string; amr?: string[] } | undefined;
+    const { reasons } = details.prompt;
+    const isStepUp = !!session?.accountId && reasons.length > 0 && reasons.every((reason) => reason === stepUpReason);
+    const accountId = pending?.accountId ?? (isStepUp ? session!.accountId : undefined);
+    const user = accountId ? await accounts.findActive(accountId) : undefined;
+    if (!user) return undefined;
+    if (!pending && !(await secondFactors.hasFactor(user.id))) return undefined;
+    return { user, amr: pending?.amr ?? session?.amr ?? ['pwd'], mayEnrol: !!pending };
+  }
+
+  async function finish(ctx: Context, accountId: string, amr: string[]): Promise<string> {
+    return provider.interactionResult(ctx.req, ctx.res, {
+      login: { accountId, amr, acr: amr.includes('mfa') ? acrValues.mfa : acrValues.password },
+    }, { mergeWithLastSubmission: false });
+  }
+
+  async function render(ctx: Context, details: InteractionDetails, user: User, locals: { error?: string; status?: number } = {}) {
+    ctx.status = locals.status ?? 200;
+    ctx.type = 'html';
+    const client = await clientOf(details);
+    const common = { uid: details.uid, csrf: csrf.tokenFor(details.uid), clientName: client?.clientName ?? client?.clientId, error: locals.error };
+    if (await secondFactors.hasFactor(user.id)) {
+      ctx.body = views.render('mfa/verify', { title: 'Two-step sign-in', ...common });
+      return;
+    }
+    const names = { issuer: issuerName, account: user.email };
+    const enrolment = await secondFactors.waitingTotp(user.id, names) ?? await secondFactors.beginTotp(user.id, names);
+    ctx.body = views.render('mfa/enrol', { title: 'Set up two-step sign-in', ...common, ...enrolment, action: `/interaction/${details.uid}/mfa/enrol` });
+  }
+
+  async function requireSubject(details: InteractionDetails) {
+    const subject = await subjectOf(details);
+    if (!subject) throw new BadFormError('This sign-in has no second step waiting. Go back to the app and sign in again.');
+    return subject;
+  }
+
+  return {
+    /**
+     * The login form's success path (login.ts): finish now, or keep who passed the password in the interaction and
+     * send the browser to the second step.
+     */
+    async afterPassword(ctx: Context, details: InteractionDetails, user: User, attempt: Attempt): Promise<void> {
+      const client = await clientOf(details);
+      const need = secondFactorNeed({
+        hasFactor: await secondFactors.hasFactor(user.id), policy: deps.policy, clientRequiresMfa: client?.['require_mfa'] === true,
+      });
+      if (need === 'none') {
+        await attempt.succeeded();
+        ctx.status = 303;
+        ctx.redirect(await finish(ctx, user.id, ['pwd']));
+        return;
+      }
+      // The password's own place in the counters is given back, but the account + IP failures are not forgotten
+      // until the second factor is given too.
+      await attempt.abandoned();
+      details.result = { [pendingKey]: { accountId: user.id, amr: ['pwd'] } satisfies Pending };
+      await details.persist();
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${details.uid}/mfa`);
+    },
+
+    /** For a login prompt that only a second factor can settle (step-up): the factor page instead of the password. */
+    async showStepUp(ctx: Context, details: InteractionDetails): Promise<boolean> {
+      const subject = await subjectOf(details);
+      if (!subject || subject.mayEnrol) return false;
+      await render(ctx, details, subject.user);
+      return true;
+    },
+
+    /** The routes of the step, under the interaction router (its CSRF check, error page and body parser). */
+    mount(router: Router, loadDetails: LoadDetails) {
+      router.get('/mfa', async (ctx) => {
+        const details = await loadDetails(ctx, 'login');
+        await render(ctx, details, (await requireSubject(details)).user);
+      });
+
+      router.post('/mfa', async (ctx) => {
+        const details = await loadDetails(ctx, 'login');
+        const { user, amr } = await requireSubject(details);
+        const who = { accountId: user.id, email: user.email, ip: ctx.ip, clientId: typeof details.params.client_id === 'string' ? details.params.client_id : null };
+        const reserved = await throttle.reserve(user.email, ctx.ip);
+        if ('lock' in reserved) {
+          void audit.record({ type: 'sign_in.throttled', ...who, details: { step: 'second_factor', scope: reserved.lock.scope } });
+          ctx.set('Retry-After', String(reserved.lock.retryAfterSeconds));
+          await render(ctx, details, user, { status: 429, error: tooManyAttempts(reserved.lock) });
+          return;
+        }
+        const use = await secondFactors.verify(user.id, formField(ctx, 'code') ?? '');
+        if (!use) {
+          const lock = await reserved.attempt.failed();
+          void audit.record({ type: 'sign_in.second_factor_failure', ...who });
+          if (lock) {
+            void audit.record({ type: 'sign_in.locked', ...who, details: { step: 'second_factor', scope: lock.scope } });
+            ctx.set('Retry-After', String(lock.retryAfterSeconds));
+            await render(ctx, details, user, { status: 429, error: tooManyAttempts(lock) });
+            return;
+          }
+          await render(ctx, details, user, { error: wrongCode });
+          return;
+        }
+        await reserved.attempt.succeeded();
+        void audit.record({ type: 'sign_in.second_factor_success', ...who, details: { factor: use } });
+        ctx.status = 303;
+        ctx.redirect(await finish(ctx, user.id, amrWith(amr, use)));
+      });
+
+      // Enrolment inside the sign-in (MFA=required or an app that requires it, for someone with no factor yet).
+      router.post('/mfa/enrol', async (ctx) => {
+        const details = await loadDetails(ctx, 'login');
+        const { user, amr, mayEnrol } = await requireSubject(details);
+        if (!mayEnrol || await secondFactors.hasFactor(user.id)) throw new BadFormError('A second factor is already set up. Go back and sign in again.');
+        const enrolled = await secondFactors.confirmTotp(user.id, formField(ctx, 'code') ?? '');
+        if (!enrolled) {
+          await render(ctx, details, user, { error: 'That code is not right. Check the time on your phone and enter the current code.' });
+          return;
+        }
+        void audit.record({ type: 'mfa.enrolled', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: 'totp', where: 'sign_in' } });
+        const continueTo = await finish(ctx, user.id, amrWith(amr, 'otp'));
+        ctx.type = 'html';
+        ctx.body = views.render('mfa/recovery-codes', { title: 'Your recovery codes', codes: enrolled.recoveryCodes, continueTo });
+      });
+    },
+  };
+}
