@@ -4,6 +4,7 @@ import type { Transaction, Transactions } from '../store/transactions.js';
 import { DuplicateEmailError, type User, type UserStore } from '../store/users.js';
 import { UserFacingError } from '../user-facing-error.js';
 import { emailProblem, emailSkeleton, normalizeEmail } from './email.js';
+import { checkProfile, type ProfileSettings } from './profile.js';
 import { maximumPasswordLength, type PasswordPolicy } from './password-policy.js';
 import { needsRehash, type PasswordHasher } from './passwords.js';
 import type { LogoutReport, Sessions, UserSession } from './sessions.js';
@@ -38,7 +39,10 @@ export type NewUser = {
   emailVerified?: boolean;
   /** Created through the sign-up page (REQUIRE_VERIFIED_EMAIL). */
   isSelfRegistered?: boolean;
-};
+} & ProfileSettings;
+
+/** What `users update` changes: the profile claims; an empty string clears one. */
+export type ProfileChanges = { givenName?: string; familyName?: string } & ProfileSettings;
 
 export type Accounts = ReturnType<typeof createAccounts>;
 
@@ -143,6 +147,7 @@ export function createAccounts(deps: {
       const email = checkEmail(input.email);
       const skeleton = emailSkeleton(email);
       if (input.password !== undefined) checkPassword(input.password);
+      const profile = checkProfile(input);
       await refuseLookAlike(email, skeleton);
       const timestamp = now();
       const user: User = {
@@ -153,6 +158,8 @@ export function createAccounts(deps: {
         passwordHash: input.password === undefined ? null : await hasher.hash(input.password),
         givenName: input.givenName ?? null,
         familyName: input.familyName ?? null,
+        locale: profile.locale ?? null,
+        zoneinfo: profile.zoneinfo ?? null,
         isActive: true,
         isAdmin: input.isAdmin ?? false,
         isSelfRegistered: input.isSelfRegistered ?? false,
@@ -217,6 +224,18 @@ export function createAccounts(deps: {
     async listSessions(email: string): Promise<{ user: User; sessions: UserSession[] }> {
       const user = await requireUser(email);
       return { user, sessions: await sessions.list(user.id) };
+    },
+
+    /** Changes the profile claims; `updated_at` (the claim) moves with them. */
+    async updateProfile(email: string, changes: ProfileChanges): Promise<User> {
+      const user = await requireUser(email);
+      const cleared = (value: string | undefined) => (value === undefined ? undefined : value || null);
+      const updated = {
+        givenName: cleared(changes.givenName), familyName: cleared(changes.familyName), ...checkProfile(changes), updatedAt: now(),
+      };
+      await users.update(user.id, updated);
+      const changed = Object.entries(updated).filter(([, value]) => value !== undefined);
+      return { ...user, ...Object.fromEntries(changed) };
     },
 
     async enable(email: string): Promise<User> {

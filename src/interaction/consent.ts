@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
+import { scopeClaims } from '../oidc/claims.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
 import type { InteractionDetails } from './form.js';
@@ -9,7 +10,7 @@ import type { InteractionDetails } from './form.js';
 export const scopeDescriptions: Record<string, string> = {
   openid: 'Know who you are',
   email: 'See your email address',
-  profile: 'See your name',
+  profile: 'See your name, language and time zone',
   offline_access: 'Keep access while you are away',
 };
 
@@ -31,6 +32,17 @@ function switchAccountUrl(details: InteractionDetails): string {
   }
   params.set('prompt', 'login');
   return `/auth?${params}`;
+}
+
+/**
+ * The lines of the consent page: what each missing scope allows, and each claim the app asked for by name (the
+ * `claims` parameter, OpenID Connect Core §5.5) said the way its scope says it, so "email" asked for with only the
+ * `openid` scope still reads "See your email address" before it is given.
+ */
+function requestedAccess(missing: ConsentDetails): string[] {
+  const claimScope = (claim: string) => Object.entries(scopeClaims).find(([, claims]) => claims.includes(claim))?.[0] ?? claim;
+  const asked = [...(missing.missingOIDCScope ?? []), ...(missing.missingOIDCClaims ?? []).map(claimScope)];
+  return [...new Set(asked.map((scope) => scopeDescriptions[scope] ?? scope))];
 }
 
 export function createConsent(deps: { provider: Provider; accounts: Accounts; views: Views; csrf: Csrf }) {
@@ -92,7 +104,7 @@ export function createConsent(deps: { provider: Provider; accounts: Accounts; vi
         uid: details.uid,
         csrf: csrf.tokenFor(details.uid),
         clientName: client?.clientName ?? client?.clientId,
-        scopes: (missing.missingOIDCScope ?? []).map((scope) => scopeDescriptions[scope] ?? scope),
+        scopes: requestedAccess(missing),
         apis: await requestedApis(details),
         signedInAs: details.session?.accountId ? (await deps.accounts.findActive(details.session.accountId))?.email : undefined,
         switchAccountUrl: switchAccountUrl(details),

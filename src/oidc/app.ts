@@ -40,6 +40,7 @@ import { createViews } from '../views.js';
 import { createAdapterFactory } from './adapter.js';
 import { anonymousWriteRoutes, limitAnonymousRequests } from './anonymous-requests.js';
 import { auditProviderEvents } from './audit-events.js';
+import { redirectPostsToGet } from './authorization-post.js';
 import { logBackChannelFailures } from './back-channel-logout.js';
 import { createFindAccount } from './claims.js';
 import { connectionParam } from './connection-param.js';
@@ -109,6 +110,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     // writes nothing, so an oversized request is refused at once), then limited per IP, before anything is stored.
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
     provider.use(guardRegistration({ settings: config.clientRegistration, counters: deps.counters, tokens: deps.registrationTokens, now: deps.now }));
+    provider.use(redirectPostsToGet({ paths: [provider.pathFor('authorization'), provider.pathFor('end_session')], refuse: pages.refuse }));
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     useDeviceFlowLimits(provider, { counters: deps.counters, settings: config.deviceFlow, views, now: deps.now });
     const staticDocuments = createStaticDocuments({ documents, issuer, trustsProxy: provider.proxy });

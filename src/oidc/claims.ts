@@ -10,7 +10,8 @@ import type { User } from '../store/users.js';
 export const scopeClaims = {
   openid: ['sub', 'acr', 'amr', 'auth_time'],
   email: ['email', 'email_verified'],
-  profile: ['given_name', 'family_name', 'name'],
+  // What an account holds of §5.1's profile claims; `updated_at` is when the account last changed.
+  profile: ['given_name', 'family_name', 'name', 'locale', 'zoneinfo', 'updated_at'],
 };
 
 export function userClaims(user: User) {
@@ -22,6 +23,10 @@ export function userClaims(user: User) {
     given_name: user.givenName ?? undefined,
     family_name: user.familyName ?? undefined,
     name: name || undefined,
+    locale: user.locale ?? undefined,
+    zoneinfo: user.zoneinfo ?? undefined,
+    // OpenID Connect Core §5.1: seconds since the epoch.
+    updated_at: Math.floor(user.updatedAt / 1000),
   };
 }
 

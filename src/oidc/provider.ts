@@ -162,6 +162,11 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // OpenID Connect Core §5.5 (docs/conformance.md): an app may ask for single claims, `essential` or not. It gets
+      // only what the person allowed (the consent page names the claims asked for) and what the account holds; a
+      // missing essential claim is left out, not an error (§5.5.1). Request objects (`request`, `request_uri`)
+      // stay off: the authorization endpoint answers request_not_supported / request_uri_not_supported (§6).
+      claimsParameter: { enabled: true },
       deviceFlow: deps.deviceFlow,
       // RFC 9449 DPoP is always on in oidc-provider: a client that sends a proof gets bound tokens, one registered
       // with --require-dpop (dpop_bound_access_tokens) none without one. A public client's refresh token is bound

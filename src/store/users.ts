@@ -12,6 +12,9 @@ export type User = {
   passwordHash: string | null;
   givenName: string | null;
   familyName: string | null;
+  /** OpenID Connect `locale` (BCP 47) and `zoneinfo` (IANA time zone) of the profile scope; migration 0016. */
+  locale: string | null;
+  zoneinfo: string | null;
   isActive: boolean;
   isAdmin: boolean;
   /** Created through the sign-up page (migration 0010). */
@@ -30,6 +33,8 @@ type UserRow = {
   password_hash: string | null;
   given_name: string | null;
   family_name: string | null;
+  locale: string | null;
+  zoneinfo: string | null;
   is_active: boolean | number;
   is_admin: boolean | number;
   is_self_registered: boolean | number;
@@ -54,6 +59,8 @@ function fromRow(row: UserRow): User {
     passwordHash: row.password_hash,
     givenName: row.given_name,
     familyName: row.family_name,
+    locale: row.locale,
+    zoneinfo: row.zoneinfo,
     isActive: Boolean(row.is_active),
     isAdmin: Boolean(row.is_admin),
     isSelfRegistered: Boolean(row.is_self_registered),
@@ -72,6 +79,8 @@ function toRow(user: Partial<User>): Partial<UserRow> {
     password_hash: user.passwordHash,
     given_name: user.givenName,
     family_name: user.familyName,
+    locale: user.locale,
+    zoneinfo: user.zoneinfo,
     is_active: user.isActive,
     is_admin: user.isAdmin,
     is_self_registered: user.isSelfRegistered,
