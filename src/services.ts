@@ -9,6 +9,8 @@ import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
 import { migrateDatabase, openDatabase } from './database.js';
 import { createLogger } from './logger.js';
+import { createPasskeys, type Passkeys } from './mfa/passkeys.js';
+import { relyingPartyOf } from './mfa/relying-party.js';
 import { createSecondFactors, type SecondFactors } from './mfa/second-factors.js';
 import { createMaintenance, type Maintenance } from './maintenance.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
@@ -22,6 +24,7 @@ import { createCounterStore } from './store/counters.js';
 import { createOidcPayloadStore } from './store/oidc-payloads.js';
 import { createUserStore } from './store/users.js';
 import { createSecondFactorStore } from './store/second-factors.js';
+import { createPasskeyStore } from './store/passkeys.js';
 import { createSecretBox } from './secret-box.js';
 import { signingKeyRetentionMs } from './signing-keys.js';
 import { planThreadPool, type ThreadPoolPlan } from './thread-pool.js';
@@ -35,6 +38,8 @@ export type Services = {
   clients: Clients;
   apis: Apis;
   secondFactors: SecondFactors;
+  /** Passkeys for an issuer, or undefined when the issuer cannot have them (an IP address; src/mfa/relying-party.ts). */
+  passkeysFor(issuer: string): Passkeys | undefined;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
   /** The purge and the timers a server runs (it starts them). */
@@ -82,6 +87,11 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     store: createSecondFactorStore(database), box: createSecretBox(path.join(config.keysDir, 'second-factor-secrets.key')),
     totpDriftSteps: config.mfa.totpDriftSteps, now,
   });
+  const passkeyStore = createPasskeyStore(database);
+  const passkeysFor = (issuer: string) => {
+    const found = relyingPartyOf(issuer);
+    return 'rp' in found ? createPasskeys({ store: passkeyStore, rp: found.rp, challengeTtlSeconds: config.mfa.passkeyTimeoutSeconds, now }) : undefined;
+  };
   const providerHost = createProviderHost({
     keysDir: config.keysDir,
     issuer: config.issuer,
@@ -90,7 +100,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
-      config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, isDatabaseReachable: () => database.isReachable(),
+      config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, passkeysFor, isDatabaseReachable: () => database.isReachable(),
     }),
   });
   const sessions = createSessions({ payloads, backChannel: createBackChannel({ clients, providerHost }) });
@@ -106,7 +116,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, providerHost, maintenance, threadPool,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, passkeysFor, providerHost, maintenance, threadPool,
     async close() {
       await audit.settled();
       await database.destroy();

@@ -29,6 +29,8 @@ function auditedEmail(email: string): string | null {
 
 export function createLogin(deps: {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf; secondFactor: Pick<SecondFactorStep, 'afterPassword'>;
+  /** Whether the page offers "Sign in with a passkey" (src/mfa/passkey-sign-in.ts). */
+  offersPasskeys: boolean;
 }) {
   const { provider, accounts, throttle, audit, views, csrf } = deps;
 
@@ -46,6 +48,7 @@ export function createLogin(deps: {
       clientName: locals.name,
       email: locals.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: locals.error,
+      offersPasskeys: deps.offersPasskeys,
     });
   }
 

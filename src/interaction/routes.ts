@@ -7,6 +7,8 @@ import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
 import type { MfaSettings } from '../config.js';
 import { isDatabaseUnavailable } from '../database.js';
+import { createPasskeySignIn } from '../mfa/passkey-sign-in.js';
+import type { Passkeys } from '../mfa/passkeys.js';
 import { createSecondFactorStep } from '../mfa/sign-in-step.js';
 import type { SecondFactors } from '../mfa/second-factors.js';
 import { answerUnavailable } from '../unavailable.js';
@@ -18,7 +20,7 @@ import { createLogin } from './login.js';
 
 type Deps = {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string;
-  secondFactors: SecondFactors; mfaPolicy: MfaSettings['policy'];
+  secondFactors: SecondFactors; mfaPolicy: MfaSettings['policy']; passkeys: Passkeys | undefined;
 };
 
 /** The one error handler of the hosted pages: a readable page with a 4xx status, never a stack trace. */
@@ -53,9 +55,12 @@ export function createInteractionRoutes(deps: Deps) {
   const csrf = createCsrf(deps.csrfKey);
   const secondFactor = createSecondFactorStep({
     provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit: deps.audit, views, csrf,
-    policy: deps.mfaPolicy, issuer: provider.issuer,
+    policy: deps.mfaPolicy, issuer: provider.issuer, passkeys: deps.passkeys,
   });
-  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor });
+  const passkeySignIn = createPasskeySignIn({ provider, accounts: deps.accounts, audit: deps.audit, passkeys: deps.passkeys });
+  const login = createLogin({
+    provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor, offersPasskeys: passkeySignIn.isOffered,
+  });
   const consent = createConsent({ provider, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 
@@ -96,6 +101,7 @@ export function createInteractionRoutes(deps: Deps) {
   });
   router.post('/login', async (ctx) => login.submit(ctx, await loadDetails(ctx, 'login')));
   secondFactor.mount(router, loadDetails);
+  passkeySignIn.mount(router, loadDetails);
   router.post('/confirm', async (ctx) => consent.submit(ctx, await loadDetails(ctx, 'consent')));
   router.post('/abort', async (ctx) => {
     await loadDetails(ctx);

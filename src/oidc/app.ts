@@ -9,7 +9,9 @@ import { createHttpRoutes } from '../http-routes.js';
 import { createInteractionRoutes } from '../interaction/routes.js';
 import { createAccountSecurityRoutes } from '../mfa/account-security.js';
 import { createInteractionPolicy } from '../mfa/interaction-policy.js';
+import { createPasskeyAssetRoutes } from '../mfa/passkey-assets.js';
 import { acrValues } from '../mfa/requirement.js';
+import type { Passkeys } from '../mfa/passkeys.js';
 import type { SecondFactors } from '../mfa/second-factors.js';
 import type { Clients } from '../registry/clients.js';
 import { bindRequestsToIssuer, refuseOtherHosts } from '../issuer-origin.js';
@@ -41,6 +43,7 @@ export type AppDeps = {
   counters: CounterStore;
   now: () => number;
   secondFactors: SecondFactors;
+  passkeysFor: (issuer: string) => Passkeys | undefined;
   isDatabaseReachable: () => Promise<boolean>;
 };
 
@@ -67,6 +70,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   return ({ issuer, signingKeys, cookieSecrets }): Provider => {
     const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, deviceFlow,
       interactionPolicy, acrValues: [acrValues.password, acrValues.mfa] });
+    const passkeys = deps.passkeysFor(issuer);
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
@@ -80,13 +84,14 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     useDeviceFlowLimits(provider, { counters: deps.counters, settings: config.deviceFlow, views, now: deps.now });
     provider.use(serveStaticDocuments(staticDocuments));
     provider.use(createHttpRoutes({ isDatabaseReachable: deps.isDatabaseReachable }));
+    if (passkeys) provider.use(createPasskeyAssetRoutes());
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
-      secondFactors: deps.secondFactors, mfaPolicy: config.mfa.policy,
+      secondFactors: deps.secondFactors, mfaPolicy: config.mfa.policy, passkeys,
     }));
     provider.use(createAccountSecurityRoutes({
       provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,
-      csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy,
+      csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy, passkeys,
     }));
     return provider;
   };
