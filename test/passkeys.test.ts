@@ -200,8 +200,8 @@ describe('passkeys over HTTP', () => {
     const { browser } = await userWithPasskey();
     const overview = await browser.follow(`${server.issuer}/account/security`);
     const csrf = csrfOf(overview, 'form.passkey');
-    for (const action of ['rename', 'remove']) {
-      const response = await browser.request(`${server.issuer}/account/security/passkeys/${factor.id}/${action}`, {
+    for (const [id, action] of [[factor.id, 'rename'], [factor.id, 'remove'], ['%00', 'rename'], ['x%00y', 'remove']]) {
+      const response = await browser.request(`${server.issuer}/account/security/passkeys/${id}/${action}`, {
         method: 'POST', body: new URLSearchParams({ csrf, name: 'mine now', password }), headers: { 'content-type': 'application/x-www-form-urlencoded' },
       });
       expect(response.status).toBe(404);

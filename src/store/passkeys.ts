@@ -71,9 +71,11 @@ export function createPasskeyStore(database: Database) {
       await statements.run('update second_factors set sign_count = ?, last_used_at = ? where id = ?', [signCount, at, id]);
     },
     async rename(accountId: string, id: string, label: string): Promise<boolean> {
+      if (!isStorableText(id)) return false;
       return (await knex('second_factors').where({ id, account_id: accountId, kind: 'passkey' }).update({ label })) === 1;
     },
     async delete(accountId: string, id: string): Promise<boolean> {
+      if (!isStorableText(id)) return false;
       return (await knex('second_factors').where({ id, account_id: accountId, kind: 'passkey' }).delete()) === 1;
     },
 
