@@ -102,6 +102,16 @@ describe('passkeys over HTTP', () => {
     expect(refused.status).toBe(400);
   });
 
+  it('lets one of three requests carrying the same assertion at once through', async () => {
+    const { authenticator } = await userWithPasskey();
+    const { browser, page, options, csrf } = await loginPage();
+    const body = new URLSearchParams({ csrf, response: JSON.stringify(authenticator.assert(options)) }).toString();
+    const answers = await Promise.all(Array.from({ length: 3 }, () => browser.request(`${page.url}/passkey`, {
+      method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([303, 400, 400]);
+  });
+
   it('binds the challenge to its interaction: an assertion for interaction A is refused in B, and still works in A', async () => {
     const { authenticator } = await userWithPasskey();
     const browser = createBrowser();
