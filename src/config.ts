@@ -82,6 +82,8 @@ export type MfaSettings = {
   policy: 'optional' | 'required';
   /** TOTP codes accepted from this many 30-second steps before or after now (RFC 6238 §5.2), 0 to 2. */
   totpDriftSteps: number;
+  /** How long a passkey ceremony's challenge stays usable (WebAuthn's `timeout`), 30 to 600 seconds. */
+  passkeyTimeoutSeconds: number;
 };
 
 /** SMTP_URL, EMAIL_FROM and the outbox's retries; the links people are mailed, sign-up and verification. */
@@ -274,6 +276,12 @@ function readPasswordMinLength(env: Env, problems: string[]): number {
   return value;
 }
 
+function readPasskeyTimeout(env: Env, problems: string[]): number {
+  const value = readPositiveInteger(env, 'MFA_PASSKEY_TIMEOUT', 300, problems, 600);
+  if (value < 30) problems.push(`MFA_PASSKEY_TIMEOUT must be between 30 and 600 seconds, got "${env.MFA_PASSKEY_TIMEOUT}"`);
+  return value;
+}
+
 function readMfa(env: Env, problems: string[]): MfaSettings {
   const policy = env.MFA || 'optional';
   if (policy !== 'optional' && policy !== 'required') problems.push(`MFA must be optional or required, got "${policy}"`);
@@ -282,6 +290,7 @@ function readMfa(env: Env, problems: string[]): MfaSettings {
   return {
     policy: policy === 'required' ? 'required' : 'optional',
     totpDriftSteps: drift && /^[0-2]$/.test(drift) ? Number(drift) : 1,
+    passkeyTimeoutSeconds: readPasskeyTimeout(env, problems),
   };
 }
 

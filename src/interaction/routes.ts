@@ -7,6 +7,8 @@ import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
 import { isDatabaseUnavailable } from '../database.js';
 import type { SecondFactorStep } from '../mfa/sign-in-step.js';
+import { createPasskeySignIn } from '../mfa/passkey-sign-in.js';
+import type { Passkeys } from '../mfa/passkeys.js';
 import { answerUnavailable } from '../unavailable.js';
 import type { Views } from '../views.js';
 import { createConsent } from './consent.js';
@@ -17,7 +19,7 @@ import { createLogin, type HoldUnverified } from './login.js';
 type Deps = {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string;
   /** The second step after the first factor (src/mfa/sign-in-step.ts), shared with sign-ins through a connection. */
-  secondFactor: SecondFactorStep; holdUnverified: HoldUnverified;
+  secondFactor: SecondFactorStep; holdUnverified: HoldUnverified; passkeys: Passkeys | undefined;
 };
 
 /** The one error handler of the hosted pages: a readable page with a 4xx status, never a stack trace. */
@@ -74,7 +76,11 @@ export function createInteractionRoutes(deps: Deps) {
   const { provider, views } = deps;
   const csrf = createCsrf(deps.csrfKey);
   const { secondFactor } = deps;
-  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor, holdUnverified: deps.holdUnverified });
+  const passkeySignIn = createPasskeySignIn({ provider, accounts: deps.accounts, audit: deps.audit, passkeys: deps.passkeys });
+  const login = createLogin({
+    provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor,
+    holdUnverified: deps.holdUnverified, offersPasskeys: passkeySignIn.isOffered,
+  });
   const consent = createConsent({ provider, accounts: deps.accounts, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 
@@ -102,6 +108,7 @@ export function createInteractionRoutes(deps: Deps) {
   });
   router.post('/login', async (ctx) => login.submit(ctx, await loadDetails(ctx, 'login')));
   secondFactor.mount(router, loadDetails);
+  passkeySignIn.mount(router, loadDetails);
   router.post('/confirm', async (ctx) => consent.submit(ctx, await loadDetails(ctx, 'consent')));
   router.post('/abort', async (ctx) => {
     await loadDetails(ctx);

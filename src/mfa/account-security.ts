@@ -12,14 +12,16 @@ import { tooManyAttempts } from '../interaction/login.js';
 import { hostedPageMiddleware } from '../interaction/routes.js';
 import type { User } from '../store/users.js';
 import type { Views } from '../views.js';
+import { lastFactorMessage, mountAccountPasskeys } from './account-passkeys.js';
+import type { Passkeys } from './passkeys.js';
 import type { SecondFactors } from './second-factors.js';
 
 type Deps = {
   provider: Provider; accounts: Accounts; secondFactors: SecondFactors; throttle: LoginThrottle; audit: Audit; views: Views;
-  csrfKey: string; policy: MfaSettings['policy'];
+  csrfKey: string; policy: MfaSettings['policy']; passkeys: Passkeys | undefined;
 };
 
-type SignedIn = { user: User; sessionUid: string };
+export type SignedIn = { user: User; sessionUid: string };
 
 /**
  * /account/security: a person signed in to Latchkey sets up an authenticator app, gets new recovery codes, or
@@ -53,9 +55,15 @@ export function createAccountSecurityRoutes(deps: Deps) {
   async function overview(ctx: Context, signedIn: SignedIn, notice: { error?: string; message?: string } = {}, status = 200) {
     const { factors, recoveryCodesLeft } = await secondFactors.list(signedIn.user.id);
     page(ctx, 'mfa/account-security', {
-      title: 'Sign-in security', email: signedIn.user.email, factors, recoveryCodesLeft, csrf: tokenFor(signedIn),
-      canRemove: deps.policy !== 'required', ...notice,
+      title: 'Sign-in security', email: signedIn.user.email, recoveryCodesLeft, csrf: tokenFor(signedIn),
+      totp: factors.find((factor) => factor.kind === 'totp'), passkeys: factors.filter((factor) => factor.kind === 'passkey'),
+      hasFactor: factors.length > 0, offersPasskeys: deps.passkeys !== undefined, canRemove: !(await isLastNeededFactor(signedIn.user.id)), ...notice,
     }, status);
+  }
+
+  /** Whether removing one factor would leave none while MFA=required (the operator's reset is the way out then). */
+  async function isLastNeededFactor(accountId: string): Promise<boolean> {
+    return deps.policy === 'required' && (await secondFactors.list(accountId)).factors.length <= 1;
   }
 
   /** The signed-in person, with the CSRF token of a POST checked; or the "sign in first" page. */
@@ -104,7 +112,9 @@ export function createAccountSecurityRoutes(deps: Deps) {
   router.post('/totp', async (ctx) => {
     const signedIn = await requireSignedIn(ctx);
     if (!signedIn) return;
-    if (await secondFactors.hasFactor(signedIn.user.id)) return overview(ctx, signedIn, { error: 'An authenticator app is already set up.' }, 409);
+    if ((await secondFactors.list(signedIn.user.id)).factors.some((factor) => factor.kind === 'totp')) {
+      return overview(ctx, signedIn, { error: 'An authenticator app is already set up.' }, 409);
+    }
     const enrolment = await secondFactors.beginTotp(signedIn.user.id, { issuer: issuerName, account: signedIn.user.email });
     page(ctx, 'mfa/enrol', { title: 'Set up two-step sign-in', ...enrolment, csrf: tokenFor(signedIn), action: '/account/security/totp/confirm', askPassword: true });
   });
@@ -131,7 +141,7 @@ export function createAccountSecurityRoutes(deps: Deps) {
     const signedIn = await requireSignedIn(ctx);
     if (!signedIn) return;
     const { user } = signedIn;
-    if (!(await secondFactors.hasFactor(user.id))) return overview(ctx, signedIn, { error: 'Set up an authenticator app first.' }, 409);
+    if (!(await secondFactors.hasFactor(user.id))) return overview(ctx, signedIn, { error: 'Set up an authenticator app or a passkey first.' }, 409);
     const problem = await passwordProblem(ctx, user);
     if (problem) return overview(ctx, signedIn, { error: problem.error }, problem.status);
     const codes = await secondFactors.regenerateRecoveryCodes(user.id);
@@ -143,9 +153,7 @@ export function createAccountSecurityRoutes(deps: Deps) {
     const signedIn = await requireSignedIn(ctx);
     if (!signedIn) return;
     const { user } = signedIn;
-    if (deps.policy === 'required') {
-      return overview(ctx, signedIn, { error: 'Two-step sign-in is required here, so the authenticator app cannot be removed. Ask an administrator to reset it if you lost it.' }, 409);
-    }
+    if (await isLastNeededFactor(user.id)) return overview(ctx, signedIn, { error: lastFactorMessage('authenticator app') }, 409);
     const problem = await passwordProblem(ctx, user);
     if (problem) return overview(ctx, signedIn, { error: problem.error }, problem.status);
     if (await secondFactors.removeTotp(user.id)) {
@@ -154,5 +162,11 @@ export function createAccountSecurityRoutes(deps: Deps) {
     await overview(ctx, signedIn, { message: 'The authenticator app was removed.' });
   });
 
+  if (deps.passkeys) {
+    mountAccountPasskeys(router, {
+      passkeys: deps.passkeys, secondFactors, audit, requireSignedIn, passwordProblem, overview, isLastNeededFactor,
+      showRecoveryCodes: (ctx, codes) => page(ctx, 'mfa/recovery-codes', { title: 'Your recovery codes', codes }),
+    });
+  }
   return router.routes();
 }

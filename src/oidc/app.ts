@@ -18,7 +18,9 @@ import { createInteractionRoutes } from '../interaction/routes.js';
 import { createAccountSecurityRoutes } from '../mfa/account-security.js';
 import { createInteractionPolicy } from '../mfa/interaction-policy.js';
 import { createSecondFactorStep } from '../mfa/sign-in-step.js';
+import { createPasskeyAssetRoutes } from '../mfa/passkey-assets.js';
 import { acrValues } from '../mfa/requirement.js';
+import type { Passkeys } from '../mfa/passkeys.js';
 import type { SecondFactors } from '../mfa/second-factors.js';
 import { createEmailGate } from '../recovery/email-gate.js';
 import { createPageCsrf } from '../recovery/page-csrf.js';
@@ -67,6 +69,7 @@ export type AppDeps = {
   now: () => number;
   secondFactors: SecondFactors;
   recovery: Recovery;
+  passkeysFor: (issuer: string) => Passkeys | undefined;
   isDatabaseReachable: () => Promise<boolean>;
   /** Sign-in through upstream OpenID Connect connections (src/federation/). */
   federation: { connections: Connections; identities: FederatedIdentityStore; upstreams: Upstreams; transactions: Transactions };
@@ -99,6 +102,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, deviceFlow, extraParams,
       interactionPolicy, acrValues: [acrValues.password, acrValues.mfa] });
     acceptPreviousSecret(provider, deps.clients.isPreviousSecret);
+    const passkeys = deps.passkeysFor(issuer);
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
@@ -125,18 +129,19 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     // Both first factors, the password and an upstream connection, continue through the same second step.
     const secondFactor = createSecondFactorStep({
       provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,
-      csrf: createCsrf(cookieSecrets.csrfKey), policy: config.mfa.policy, issuer,
+      csrf: createCsrf(cookieSecrets.csrfKey), policy: config.mfa.policy, issuer, passkeys,
     });
     provider.use(createFederationRoutes({
       provider, connections: deps.federation.connections, signIn, views, csrfKey: cookieSecrets.csrfKey, afterFirstFactor: secondFactor.afterFirstFactor,
     }));
+    if (passkeys) provider.use(createPasskeyAssetRoutes());
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
-      secondFactor, holdUnverified: emailGate.hold,
+      secondFactor, holdUnverified: emailGate.hold, passkeys,
     }));
     provider.use(createAccountSecurityRoutes({
       provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,
-      csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy,
+      csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy, passkeys,
     }));
     provider.use(createRecoveryRoutes({ ...deps.recovery, views, csrf, returnTo, emailGate }));
     provider.use(createAccountRoutes({ provider, account: deps.account, accounts: deps.accounts, views, csrfKey: cookieSecrets.csrfKey, now: deps.now }));

@@ -69,7 +69,7 @@ export async function startTestServer(
     // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
-    mfa: { policy: 'optional', totpDriftSteps: 1 },
+    mfa: { policy: 'optional', totpDriftSteps: 1, passkeyTimeoutSeconds: 300 },
     reauthAfterSeconds: 600,
     mail: testMailSettings,
     upstreamTimeoutSeconds: 10,
