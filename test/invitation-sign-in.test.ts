@@ -1,5 +1,8 @@
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBrowser, textOf, type Browser, type Page } from './support/browser.js';
+import { createClient } from './support/fixtures.js';
+import { authorize, discoverRp, redirectUri } from './support/rp.js';
 import { startTestServer, testMailSettings, type TestServer } from './support/server.js';
 import { linkIn, startSmtpServer, type ReceivedMail, type TestSmtpServer } from './support/smtp.js';
 
@@ -156,6 +159,27 @@ describe('accepting an invitation signs the person in', () => {
     expect(textOf(page.html, 'h1')).toBe('Your account');
     expect(page.html).toContain(second.email);
     expect(page.html).not.toContain(first.email);
+  });
+
+  it('takes a person who came from an app\'s sign-in back to it, signed in with amr pwd', async () => {
+    const client = await createClient(server.services);
+    const rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
+    const { email, browser, link } = await openInvitation(server);
+    // The app's sign-in, then "Forgot your password?" (which remembers it), then the invitation in the same browser.
+    const started = await authorize(rp, browser, { email: '', password: '' });
+    const forgot = /href="([^"]*\/password\/forgot[^"]*)"/.exec(started.page.html)![1]!.replaceAll('&amp;', '&');
+    await browser.follow(new URL(forgot, server.issuer).href);
+    const form = await browser.follow(link);
+    const { page: consent } = await walk(browser, await accept(browser, form), `${server.issuer}/invitation`, (url) => url.startsWith(redirectUri));
+    // Signed in: the app's own next step, its consent page, for the invited person.
+    expect(textOf(consent.html, 'p.detail')).toContain(`Signed in as ${email}`);
+    const page = await browser.submit(consent, 'form[action$="/confirm"]', {}, redirectUri);
+    expect(page.url.startsWith(redirectUri)).toBe(true);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url), {
+      pkceCodeVerifier: started.codeVerifier, expectedState: started.state, expectedNonce: started.nonce,
+    });
+    const user = await server.services.accounts.findByEmail(email);
+    expect(tokens.claims()).toMatchObject({ sub: user!.id, amr: ['pwd'] });
   });
 
   it('with MFA=required, takes the person to set up a second factor', async () => {
