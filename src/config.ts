@@ -98,6 +98,8 @@ export type MailSettings = {
   retryBaseSeconds: number;
   retryMaxSeconds: number;
   inviteTtlSeconds: number;
+  /** How long the sign-in ticket an accepted invitation leaves in the browser works (docs/security.md, "Mailed links"). */
+  inviteSignInTtlSeconds: number;
   passwordResetTtlSeconds: number;
   emailVerificationTtlSeconds: number;
   /** Whether the login page offers "Forgot your password?". */
@@ -349,6 +351,7 @@ function readMail(env: Env, isProduction: boolean, problems: string[]): MailSett
     retryBaseSeconds,
     retryMaxSeconds,
     inviteTtlSeconds: readPositiveInteger(env, 'INVITE_TTL', 7 * 86400, problems, 90 * 86400),
+    inviteSignInTtlSeconds: readPositiveInteger(env, 'INVITE_SIGN_IN_TTL', 300, problems, 3600),
     passwordResetTtlSeconds: readPositiveInteger(env, 'PASSWORD_RESET_TTL', 1800, problems, 86400),
     emailVerificationTtlSeconds: readPositiveInteger(env, 'EMAIL_VERIFICATION_TTL', 86400, problems, 30 * 86400),
     isPasswordResetEnabled,

@@ -9,6 +9,7 @@ import { isDatabaseUnavailable } from '../database.js';
 import type { SecondFactorStep } from '../mfa/sign-in-step.js';
 import { createPasskeySignIn } from '../mfa/passkey-sign-in.js';
 import type { Passkeys } from '../mfa/passkeys.js';
+import type { SignInTicket } from '../recovery/sign-in-ticket.js';
 import { answerUnavailable } from '../unavailable.js';
 import type { Views } from '../views.js';
 import { createConsent } from './consent.js';
@@ -20,6 +21,8 @@ type Deps = {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string;
   /** The second step after the first factor (src/mfa/sign-in-step.ts), shared with sign-ins through a connection. */
   secondFactor: SecondFactorStep; holdUnverified: HoldUnverified; passkeys: Passkeys | undefined;
+  /** The sign-in an accepted invitation left in this browser (src/recovery/sign-in-ticket.ts). */
+  signInTicket: Pick<SignInTicket, 'take'>;
 };
 
 /** The one error handler of the hosted pages: a readable page with a 4xx status, never a stack trace. */
@@ -101,6 +104,8 @@ export function createInteractionRoutes(deps: Deps) {
 
   router.get('/', async (ctx) => {
     const details = await loadDetails(ctx);
+    const invited = details.prompt.name === 'login' ? await deps.signInTicket.take(ctx) : undefined;
+    if (invited) return secondFactor.afterFirstFactor(ctx, details, invited, { amr: ['pwd'] });
     if (details.prompt.name === 'login' && await secondFactor.showStepUp(ctx, details)) return undefined;
     if (details.prompt.name === 'login') return login.show(ctx, details);
     if (details.prompt.name === 'consent') return consent.show(ctx, details);

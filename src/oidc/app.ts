@@ -27,6 +27,7 @@ import { createPageCsrf } from '../recovery/page-csrf.js';
 import type { Recovery } from '../recovery/recovery.js';
 import { createReturnToSignIn } from '../recovery/return-to-sign-in.js';
 import { createRecoveryRoutes } from '../recovery/routes.js';
+import { createSignInTicket } from '../recovery/sign-in-ticket.js';
 import type { Clients } from '../registry/clients.js';
 import { createDynamicClients } from '../registration/dynamic-clients.js';
 import { guardRegistration } from '../registration/guard.js';
@@ -134,16 +135,17 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     provider.use(createFederationRoutes({
       provider, connections: deps.federation.connections, signIn, views, csrfKey: cookieSecrets.csrfKey, afterFirstFactor: secondFactor.afterFirstFactor,
     }));
+    const signInTicket = createSignInTicket({ issuer, ttlSeconds: config.mail.inviteSignInTtlSeconds, redeem: deps.recovery.invitations.redeemSignIn });
     if (passkeys) provider.use(createPasskeyAssetRoutes());
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
-      secondFactor, holdUnverified: emailGate.hold, passkeys,
+      secondFactor, holdUnverified: emailGate.hold, passkeys, signInTicket,
     }));
     provider.use(createAccountSecurityRoutes({
       provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,
       csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy, passkeys,
     }));
-    provider.use(createRecoveryRoutes({ ...deps.recovery, views, csrf, returnTo, emailGate }));
+    provider.use(createRecoveryRoutes({ ...deps.recovery, views, csrf, returnTo, emailGate, signInTicket }));
     provider.use(createAccountRoutes({ provider, account: deps.account, accounts: deps.accounts, views, csrfKey: cookieSecrets.csrfKey, now: deps.now }));
     return provider;
   };

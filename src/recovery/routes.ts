@@ -10,11 +10,12 @@ import type { Invitations } from './invitations.js';
 import type { PageCsrf } from './page-csrf.js';
 import type { LinkOutcome, PasswordReset } from './password-reset.js';
 import type { ReturnToSignIn } from './return-to-sign-in.js';
+import type { SignInTicket } from './sign-in-ticket.js';
 import type { SignUp } from './sign-up.js';
 import type { Verification } from './verification.js';
 
 export type RecoveryRouteDeps = {
-  views: Views; csrf: PageCsrf; returnTo: ReturnToSignIn; emailGate: EmailGate;
+  views: Views; csrf: PageCsrf; returnTo: ReturnToSignIn; emailGate: EmailGate; signInTicket: SignInTicket;
   /** Absent when the feature is off (PASSWORD_RESET=false, REGISTRATION=closed): its pages are not there. */
   passwordReset?: PasswordReset; signUp?: SignUp; invitations: Invitations; verification: Verification;
 };
@@ -80,6 +81,8 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
         return page(ctx, 'set-password', { title: what.title, lead: what.lead, action: path, token, error: error.message }, 400);
       }
       if (!outcome.isDone) return linkInvalid(ctx);
+      // An accepted invitation signs this browser in (sign-in-ticket.ts).
+      if (outcome.signInTicket) return deps.signInTicket.hand(ctx, outcome.signInTicket, returnTo.take(ctx));
       finish(ctx, 'Password set', what.done);
     });
   }

@@ -18,7 +18,7 @@ export type TestServer = RunningServer & { config: Config; dir: string; database
 /** Mail settings of a test server: no SMTP server (mails go to the log) unless a test gives one (test/support/smtp.ts). */
 export const testMailSettings: Config['mail'] = {
   smtpUrl: null, emailFrom: 'Latchkey <login@example.com>', smtpTimeoutMs: 2000, maxAttempts: 5, retryBaseSeconds: 30, retryMaxSeconds: 3600,
-  inviteTtlSeconds: 7 * 86400, passwordResetTtlSeconds: 1800, emailVerificationTtlSeconds: 86400, isPasswordResetEnabled: true,
+  inviteTtlSeconds: 7 * 86400, inviteSignInTtlSeconds: 300, passwordResetTtlSeconds: 1800, emailVerificationTtlSeconds: 86400, isPasswordResetEnabled: true,
   resetsPerAddressPerHour: 3, resetsPerIpPerHour: 1_000_000, registration: 'closed', registrationEmailDomains: [], requireVerifiedEmail: true,
 };
 
