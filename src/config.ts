@@ -65,6 +65,8 @@ export type Config = {
   logLevel: LogLevel;
   auditRetentionDays: number;
   mfa: MfaSettings;
+  /** A password or email change on the account page from a session signed in longer ago asks for the password again. */
+  reauthAfterSeconds: number;
   /** Email delivery and the mailed links: see docs/email.md. */
   mail: MailSettings;
   /** Upstream connections (docs/federation.md): how long a request to an upstream provider may take. */
@@ -80,6 +82,8 @@ export type MfaSettings = {
   policy: 'optional' | 'required';
   /** TOTP codes accepted from this many 30-second steps before or after now (RFC 6238 §5.2), 0 to 2. */
   totpDriftSteps: number;
+  /** How long a passkey ceremony's challenge stays usable (WebAuthn's `timeout`), 30 to 600 seconds. */
+  passkeyTimeoutSeconds: number;
 };
 
 /** SMTP_URL, EMAIL_FROM and the outbox's retries; the links people are mailed, sign-up and verification. */
@@ -94,6 +98,8 @@ export type MailSettings = {
   retryBaseSeconds: number;
   retryMaxSeconds: number;
   inviteTtlSeconds: number;
+  /** How long the sign-in ticket an accepted invitation leaves in the browser works (docs/security.md, "Mailed links"). */
+  inviteSignInTtlSeconds: number;
   passwordResetTtlSeconds: number;
   emailVerificationTtlSeconds: number;
   /** Whether the login page offers "Forgot your password?". */
@@ -272,6 +278,12 @@ function readPasswordMinLength(env: Env, problems: string[]): number {
   return value;
 }
 
+function readPasskeyTimeout(env: Env, problems: string[]): number {
+  const value = readPositiveInteger(env, 'MFA_PASSKEY_TIMEOUT', 300, problems, 600);
+  if (value < 30) problems.push(`MFA_PASSKEY_TIMEOUT must be between 30 and 600 seconds, got "${env.MFA_PASSKEY_TIMEOUT}"`);
+  return value;
+}
+
 function readMfa(env: Env, problems: string[]): MfaSettings {
   const policy = env.MFA || 'optional';
   if (policy !== 'optional' && policy !== 'required') problems.push(`MFA must be optional or required, got "${policy}"`);
@@ -280,6 +292,7 @@ function readMfa(env: Env, problems: string[]): MfaSettings {
   return {
     policy: policy === 'required' ? 'required' : 'optional',
     totpDriftSteps: drift && /^[0-2]$/.test(drift) ? Number(drift) : 1,
+    passkeyTimeoutSeconds: readPasskeyTimeout(env, problems),
   };
 }
 
@@ -338,6 +351,7 @@ function readMail(env: Env, isProduction: boolean, problems: string[]): MailSett
     retryBaseSeconds,
     retryMaxSeconds,
     inviteTtlSeconds: readPositiveInteger(env, 'INVITE_TTL', 7 * 86400, problems, 90 * 86400),
+    inviteSignInTtlSeconds: readPositiveInteger(env, 'INVITE_SIGN_IN_TTL', 300, problems, 3600),
     passwordResetTtlSeconds: readPositiveInteger(env, 'PASSWORD_RESET_TTL', 1800, problems, 86400),
     emailVerificationTtlSeconds: readPositiveInteger(env, 'EMAIL_VERIFICATION_TTL', 86400, problems, 30 * 86400),
     isPasswordResetEnabled,
@@ -401,6 +415,7 @@ export function loadConfig(env: Env): Config {
     logLevel: readLogLevel(env, problems),
     auditRetentionDays: readPositiveInteger(env, 'AUDIT_RETENTION_DAYS', 90, problems, 100 * 365),
     mfa: readMfa(env, problems),
+    reauthAfterSeconds: readPositiveInteger(env, 'REAUTH_AFTER', 600, problems, 86400),
     mail: readMail(env, isProduction, problems),
     upstreamTimeoutSeconds: readPositiveInteger(env, 'UPSTREAM_TIMEOUT', 10, problems, 120),
     upstreamMetadataTtlSeconds: readPositiveInteger(env, 'UPSTREAM_METADATA_TTL', 3600, problems, 86400),

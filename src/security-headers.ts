@@ -1,8 +1,8 @@
 import type { Context, Next } from 'koa';
 
 /**
- * The Content-Security-Policy of every response. The hosted pages load one stylesheet and no script from Latchkey
- * itself; nothing inline, nothing from elsewhere. oidc-provider's form_post response page adds the hash of its one
+ * The Content-Security-Policy of every response. The hosted pages load one stylesheet and, on the passkey pages, two
+ * scripts from Latchkey itself; nothing inline, nothing from elsewhere. oidc-provider's form_post response page adds the hash of its one
  * auto-submit script to `script-src` (which is why that directive is `'self'` and not `'none'`, which may not be
  * combined with a hash). There is deliberately no `form-action`: browsers apply it to the redirects that follow a
  * form submission, and the login, consent and logout forms end in a redirect to the app's registered URI.
@@ -10,6 +10,8 @@ import type { Context, Next } from 'koa';
 export const contentSecurityPolicy = [
   "default-src 'none'",
   "script-src 'self'",
+  // public/passkeys.js asks Latchkey itself for a ceremony's options (fetch); nothing else may be contacted.
+  "connect-src 'self'",
   "style-src 'self'",
   "img-src 'self'",
   "base-uri 'none'",

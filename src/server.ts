@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.js';
+import { relyingPartyOf } from './mfa/relying-party.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 
 export type RunningServer = {
@@ -44,6 +45,8 @@ export async function startServer(config: Config, options: ServiceOptions = {}):
   // PORT=0 without ISSUER (tests, tools): the issuer follows the port the OS picked.
   const issuer = config.issuer ?? `http://localhost:${port}`;
   providerHost.useIssuer(issuer);
+  const passkeySupport = relyingPartyOf(issuer);
+  if ('unavailable' in passkeySupport) services.logger.warn({ event: 'passkeys.unavailable' }, passkeySupport.unavailable);
   await providerHost.current();
 
   const stopMaintenance = services.maintenance.start();

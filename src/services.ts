@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
+import { createAccountServices } from './account/account-services.js';
 import { createAccounts, type Accounts } from './accounts/accounts.js';
 import { createPasswordPolicy } from './accounts/password-policy.js';
 import { createPasswordHasher } from './accounts/passwords.js';
@@ -9,6 +10,8 @@ import { createAudit, type Audit } from './audit.js';
 import type { Config } from './config.js';
 import { migrateDatabase, openDatabase } from './database.js';
 import { createLogger } from './logger.js';
+import { createPasskeys, type Passkeys } from './mfa/passkeys.js';
+import { relyingPartyOf } from './mfa/relying-party.js';
 import { createSecondFactors, type SecondFactors } from './mfa/second-factors.js';
 import { createMail, type Mail } from './mail/outbox.js';
 import { createMailSender, type MailSender } from './mail/sender.js';
@@ -38,6 +41,7 @@ import { createOidcPayloadStore } from './store/oidc-payloads.js';
 import { createRegistrationTokenStore } from './store/registration-tokens.js';
 import { createUserStore } from './store/users.js';
 import { createSecondFactorStore } from './store/second-factors.js';
+import { createPasskeyStore } from './store/passkeys.js';
 import { createSecretBox } from './secret-box.js';
 import { signingKeyRetentionMs } from './signing-keys.js';
 import { planThreadPool, type ThreadPoolPlan } from './thread-pool.js';
@@ -55,6 +59,8 @@ export type Services = {
   connections: Connections;
   /** Initial access tokens for dynamic client registration (CLIENT_REGISTRATION=token). */
   registrationTokens: RegistrationTokens;
+  /** Passkeys for an issuer, or undefined when the issuer cannot have them (an IP address; src/mfa/relying-party.ts). */
+  passkeysFor(issuer: string): Passkeys | undefined;
   /** The running provider: built on first use, rebuilt when the signing keys change. */
   providerHost: ProviderHost;
   /** The mail outbox: `mail.enqueue(message, trx?)` queues a mail, in the caller's transaction when given. */
@@ -121,6 +127,11 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const connections = createConnections({
     connections: createConnectionStore(database), identities, users, secretBox, upstreams, issuer: config.issuer, now,
   });
+  const passkeyStore = createPasskeyStore(database);
+  const passkeysFor = (issuer: string) => {
+    const found = relyingPartyOf(issuer);
+    return 'rp' in found ? createPasskeys({ store: passkeyStore, rp: found.rp, challengeTtlSeconds: config.mfa.passkeyTimeoutSeconds, now }) : undefined;
+  };
   const providerHost = createProviderHost({
     keysDir: config.keysDir,
     issuer: config.issuer,
@@ -129,7 +140,8 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     // Imported on first use (after openServices has returned, so `accounts` below exists): the CLI's other
     // commands then never load oidc-provider at all.
     loadBuilder: async () => (await import('./oidc/app.js')).createAppBuilder({
-      config, logger, audit, accounts, clients, payloads, throttle, counters, now, secondFactors, recovery, languages, isDatabaseReachable: () => database.isReachable(),
+      config, logger, audit, accounts, account, clients, payloads, throttle, counters, now, secondFactors, passkeysFor, recovery, languages,
+      isDatabaseReachable: () => database.isReachable(),
       federation: { connections, identities, upstreams, transactions },
       registrationTokens,
     }),
@@ -153,6 +165,9 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   const languages = createLanguages();
   const mail = createMail({ outbox, templates: createMailTemplates(languages), issuer, now, onQueued: () => mailSender.wake() });
   const recovery = createRecovery({ config, accounts, users, hasher, tokens: accountTokens, counters, mail, transactions, audit, logger, now });
+  const account = createAccountServices({
+    config, accounts, sessions, throttle, audit, mail, transactions, payloads, clients, auditEvents, accountTokens, issuer, now,
+  });
   const maintenance = createMaintenance({
     config, sessions, auditEvents, providerHost, logger, mailSender,
     deleteExpiredThrottleCounters: (at, batchSize) => counters.deleteExpired(at, batchSize),
@@ -161,7 +176,7 @@ export async function openServices(config: Config, options: ServiceOptions = {})
     deleteExpiredRegistrationTokens: (at, batchSize) => registrationTokenStore.deleteExpired(at, batchSize),
   });
   return {
-    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, connections, registrationTokens, providerHost,
+    logger, audit, auditEvents, sessions, accounts, clients, apis, secondFactors, passkeysFor, connections, registrationTokens, providerHost,
     maintenance, threadPool, mail, mailSender, transactions, recovery,
     async close() {
       await recovery.settled();

@@ -17,7 +17,7 @@ const clock = { time: Date.now() };
 beforeAll(async () => {
   [upstream, latchkey] = await Promise.all([
     startTestServer(),
-    startTestServer({ mfa: { policy: 'required', totpDriftSteps: 1 } }, undefined, { now: () => clock.time }),
+    startTestServer({ mfa: { policy: 'required', totpDriftSteps: 1, passkeyTimeoutSeconds: 300 } }, undefined, { now: () => clock.time }),
   ]);
   const registration = await createClient(upstream.services, {
     clientId: 'latchkey-downstream', skipConsent: true, redirectUris: [`${latchkey.issuer}/connections/corp/callback`],

@@ -63,7 +63,8 @@ describe('invitations', () => {
     const browser = createBrowser();
     const form = await browser.follow(linkIn(mail!, `${open.issuer}/invitation?token=`));
     const done = await browser.submit(form, 'form[action="/invitation"]', { password: chosen });
-    expect(textOf(done.html, 'h1')).toBe('Password set');
+    // Signed in, on the account page (test/invitation-sign-in.test.ts).
+    expect(textOf(done.html, 'h1')).toBe('Your account');
     const user = await open.services.accounts.authenticate(email, chosen);
     expect(user).toMatchObject({ givenName: 'Grace', emailVerified: true });
     expect((await browser.submit(form, 'form[action="/invitation"]', { password: 'another passphrase now' })).status).toBe(400);

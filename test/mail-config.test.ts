@@ -17,7 +17,7 @@ describe('mail settings', () => {
   it('defaults: no SMTP (mail to the log), reset on, registration closed, verified email required for sign-ups', () => {
     expect(loadConfig({}).mail).toMatchObject({
       smtpUrl: null, isPasswordResetEnabled: true, registration: 'closed', requireVerifiedEmail: true,
-      passwordResetTtlSeconds: 1800, inviteTtlSeconds: 7 * 86400, emailVerificationTtlSeconds: 86400, resetsPerAddressPerHour: 3,
+      passwordResetTtlSeconds: 1800, inviteTtlSeconds: 7 * 86400, inviteSignInTtlSeconds: 300, emailVerificationTtlSeconds: 86400, resetsPerAddressPerHour: 3,
     });
   });
 

@@ -122,7 +122,7 @@ describe('guessing second-factor codes', () => {
 describe('MFA=required', () => {
   let setup: Awaited<ReturnType<typeof startServerWithClock>>;
   beforeAll(async () => {
-    setup = await startServerWithClock({ mfa: { policy: 'required', totpDriftSteps: 1 } });
+    setup = await startServerWithClock({ mfa: { policy: 'required', totpDriftSteps: 1, passkeyTimeoutSeconds: 300 } });
   });
   afterAll(() => setup.server.close());
 

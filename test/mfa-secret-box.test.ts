@@ -41,8 +41,8 @@ describe('the secret box', () => {
 
 describe('MFA settings', () => {
   it('default to optional with one step of drift and report bad values together', () => {
-    expect(loadConfig({}).mfa).toEqual({ policy: 'optional', totpDriftSteps: 1 });
-    expect(loadConfig({ MFA: 'required', MFA_TOTP_DRIFT_STEPS: '0' }).mfa).toEqual({ policy: 'required', totpDriftSteps: 0 });
+    expect(loadConfig({}).mfa).toEqual({ policy: 'optional', totpDriftSteps: 1, passkeyTimeoutSeconds: 300 });
+    expect(loadConfig({ MFA: 'required', MFA_TOTP_DRIFT_STEPS: '0' }).mfa).toEqual({ policy: 'required', totpDriftSteps: 0, passkeyTimeoutSeconds: 300 });
     let error: ConfigError | undefined;
     try {
       loadConfig({ MFA: 'sometimes', MFA_TOTP_DRIFT_STEPS: '5' });

@@ -94,7 +94,7 @@ describe('password hash upgrades', () => {
     const id = randomUUID();
     const email = `weak-${id}@example.com`;
     await users.insert({
-      id, email, emailSkeleton: emailSkeleton(email), emailVerified: true, passwordHash: await argon2.hash(password, weakOptions), givenName: null, familyName: null,
+      id, email, emailSkeleton: emailSkeleton(email), emailVerified: true, passwordHash: await argon2.hash(password, weakOptions), givenName: null, familyName: null, locale: null, zoneinfo: null,
       isActive: true, isAdmin: false, isSelfRegistered: false, createdAt: Date.now(), updatedAt: Date.now(),
     });
     return { users, id, email };

@@ -4,6 +4,7 @@ import type { Transaction, Transactions } from '../store/transactions.js';
 import { DuplicateEmailError, type User, type UserStore } from '../store/users.js';
 import { UserFacingError } from '../user-facing-error.js';
 import { emailProblem, emailSkeleton, normalizeEmail } from './email.js';
+import { checkProfile, type ProfileSettings } from './profile.js';
 import { maximumPasswordLength, type PasswordPolicy } from './password-policy.js';
 import { needsRehash, type PasswordHasher } from './passwords.js';
 import type { LogoutReport, Sessions, UserSession } from './sessions.js';
@@ -23,6 +24,11 @@ function checkEmail(email: string): string {
   return normalized;
 }
 
+/** Whether a session of `user` signed in at `loginTs` (oidc-provider's, epoch seconds) is still accepted. */
+export function isSessionValid(user: Pick<User, 'sessionsValidAfter'>, loginTs: number | undefined): boolean {
+  return !user.sessionsValidAfter || (typeof loginTs === 'number' && loginTs * 1000 >= user.sessionsValidAfter);
+}
+
 export type NewUser = {
   email: string;
   /** Absent: the account has no password (invited and not yet accepted, or created by an upstream connection). */
@@ -33,7 +39,10 @@ export type NewUser = {
   emailVerified?: boolean;
   /** Created through the sign-up page (REQUIRE_VERIFIED_EMAIL). */
   isSelfRegistered?: boolean;
-};
+} & ProfileSettings;
+
+/** What `users update` changes: the profile claims; an empty string clears one. */
+export type ProfileChanges = { givenName?: string; familyName?: string } & ProfileSettings;
 
 export type Accounts = ReturnType<typeof createAccounts>;
 
@@ -45,6 +54,8 @@ export function createAccounts(deps: {
 }) {
   const { users, sessions, passwordPolicy, hasher, transactions, logger } = deps;
   const now = deps.now ?? Date.now;
+  /** The cutoff for sessions (isSessionValid), to the second, as oidc-provider keeps the sign-in time. */
+  const thisSecond = () => Math.floor(now() / 1000) * 1000;
   let decoyHash: Promise<string> | undefined;
 
   /** Every way of setting a password goes through the policy. */
@@ -82,6 +93,15 @@ export function createAccounts(deps: {
     const user = await users.findByEmail(normalizeEmail(email));
     if (!user) throw new AccountError(`no user with email ${normalizeEmail(email)}`);
     return user;
+  }
+
+  /** The normalised address a person may change their email to, or an AccountError saying why not. */
+  async function checkNewEmail(user: User, email: string): Promise<string> {
+    const normalized = checkEmail(email);
+    if (normalized === user.email) throw new AccountError(`${normalized} is already your email address`);
+    await refuseLookAlike(normalized, emailSkeleton(normalized));
+    if (await users.findByEmail(normalized)) throw new AccountError(`a user with email ${normalized} already exists`);
+    return normalized;
   }
 
   return {
@@ -127,6 +147,7 @@ export function createAccounts(deps: {
       const email = checkEmail(input.email);
       const skeleton = emailSkeleton(email);
       if (input.password !== undefined) checkPassword(input.password);
+      const profile = checkProfile(input);
       await refuseLookAlike(email, skeleton);
       const timestamp = now();
       const user: User = {
@@ -137,6 +158,8 @@ export function createAccounts(deps: {
         passwordHash: input.password === undefined ? null : await hasher.hash(input.password),
         givenName: input.givenName ?? null,
         familyName: input.familyName ?? null,
+        locale: profile.locale ?? null,
+        zoneinfo: profile.zoneinfo ?? null,
         isActive: true,
         isAdmin: input.isAdmin ?? false,
         isSelfRegistered: input.isSelfRegistered ?? false,
@@ -158,7 +181,7 @@ export function createAccounts(deps: {
      * Moves a user to a new email, verified or not, with the same checks as a new account's; an email another account
      * holds (or imitates) is refused with an AccountError.
      */
-    async changeEmail(id: string, newEmail: string, isVerified: boolean): Promise<User> {
+    async changeEmail(id: string, newEmail: string, isVerified: boolean, trx?: Transaction): Promise<User> {
       const email = checkEmail(newEmail);
       const skeleton = emailSkeleton(email);
       const user = await users.find(id);
@@ -167,7 +190,7 @@ export function createAccounts(deps: {
       if (holder && holder.id !== id) throw new AccountError(`"${email}" belongs to, or looks like, another account`);
       const changes = { email, emailSkeleton: skeleton, emailVerified: isVerified, updatedAt: now() };
       try {
-        await users.update(id, changes);
+        await users.update(id, changes, trx);
       } catch (error) {
         if (!(error instanceof DuplicateEmailError)) throw error;
         throw new AccountError(`"${email}" belongs to another account`);
@@ -193,12 +216,26 @@ export function createAccounts(deps: {
     /** Signs the user out everywhere: every session, grant and token ends, and the clients are told. */
     async logout(email: string): Promise<UserLogout> {
       const user = await requireUser(email);
+      // A session saved again by a request in flight is refused all the same (isSessionValid).
+      await users.update(user.id, { sessionsValidAfter: thisSecond(), updatedAt: now() });
       return { user, logout: await sessions.endAll(user.id) };
     },
 
     async listSessions(email: string): Promise<{ user: User; sessions: UserSession[] }> {
       const user = await requireUser(email);
       return { user, sessions: await sessions.list(user.id) };
+    },
+
+    /** Changes the profile claims; `updated_at` (the claim) moves with them. */
+    async updateProfile(email: string, changes: ProfileChanges): Promise<User> {
+      const user = await requireUser(email);
+      const cleared = (value: string | undefined) => (value === undefined ? undefined : value || null);
+      const updated = {
+        givenName: cleared(changes.givenName), familyName: cleared(changes.familyName), ...checkProfile(changes), updatedAt: now(),
+      };
+      await users.update(user.id, updated);
+      const changed = Object.entries(updated).filter(([, value]) => value !== undefined);
+      return { ...user, ...Object.fromEntries(changed) };
     },
 
     async enable(email: string): Promise<User> {
@@ -234,6 +271,26 @@ export function createAccounts(deps: {
     },
 
     changePassword,
+
+    /** The account page: a person's own names (empty means none). */
+    async updateNames(id: string, names: { givenName: string; familyName: string }): Promise<void> {
+      const clean = (name: string) => name.trim().slice(0, 100) || null;
+      await users.update(id, { givenName: clean(names.givenName), familyName: clean(names.familyName), updatedAt: now() });
+    },
+
+    /**
+     * The account page: a person sets a new password themselves (through the policy). Sessions signed in before
+     * `sessionsValidAfter` (epoch ms) are refused from then on (isSessionValid); ending them is the caller's rule
+     * (the account page keeps the session that made the change).
+     */
+    async setOwnPassword(id: string, password: string, sessionsValidAfter: number, trx?: Transaction): Promise<void> {
+      checkPassword(password);
+      await users.update(id, { passwordHash: await hasher.hash(password), sessionsValidAfter, updatedAt: now() }, trx);
+    },
+
+    checkNewEmail,
+    /** Throws AccountError when `password` breaks the password policy. */
+    checkPassword,
   };
 
   /**
@@ -247,7 +304,8 @@ export function createAccounts(deps: {
     const passwordHash = await hasher.hash(password);
     const isChanged = await transactions.run(async (trx) => {
       if (within && !(await within(trx))) return false;
-      await users.update(user.id, { ...changes, passwordHash, updatedAt: now() }, trx);
+      // Every session ends below; a request still in flight must not write one back (isSessionValid).
+      await users.update(user.id, { ...changes, passwordHash, sessionsValidAfter: thisSecond(), updatedAt: now() }, trx);
       return true;
     });
     if (!isChanged) return undefined;

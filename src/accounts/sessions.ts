@@ -12,7 +12,11 @@ export type BackChannel = { send(accountId: string, clients: SessionClient[]): P
 
 export type LogoutReport = { sessionsEnded: number; deliveries: LogoutDelivery[] };
 
-type SessionPayload = { uid?: string; accountId?: string; loginTs?: number; authorizations?: Record<string, { sid?: string }> };
+type SessionPayload = { uid?: string; accountId?: string; loginTs?: number; authorizations?: Record<string, { sid?: string; grantId?: string }> };
+
+/** The grants a session holds, one per app it signed the user in to. */
+const grantIdsOf = (stored: StoredSession) =>
+  Object.values((stored.payload as SessionPayload).authorizations ?? {}).flatMap(({ grantId }) => (grantId ? [grantId] : []));
 
 function toUserSession(stored: StoredSession): UserSession {
   const { uid, loginTs, authorizations } = stored.payload as SessionPayload;
@@ -54,6 +58,35 @@ export function createSessions(deps: { payloads: OidcPayloadStore; backChannel: 
     async endAll(accountId: string): Promise<LogoutReport> {
       const ended = await payloads.deleteByAccountId(accountId);
       return { sessionsEnded: ended.length, deliveries: await sendLogoutTokens(ended) };
+    },
+
+    /**
+     * Ends one session of the account (by its uid) with the grants and tokens it holds, and tells its apps; undefined
+     * when the account has no such session (another account's uid, or one already ended).
+     */
+    async endOne(accountId: string, uid: string): Promise<LogoutReport | undefined> {
+      const session = (await payloads.listSessions(accountId, now())).find((stored) => toUserSession(stored).uid === uid);
+      if (!session) return undefined;
+      const ended = await payloads.deleteForAccount(accountId, { session: { uid, grantIds: grantIdsOf(session) }, isKept: false });
+      return { sessionsEnded: ended.length, deliveries: await sendLogoutTokens(ended) };
+    },
+
+    /**
+     * Ends every session of the account but `keepUid`, and every grant and token (offline ones too) but the ones
+     * that session holds: after a password change, nothing signed in with the old password survives.
+     */
+    async endOthers(accountId: string, keepUid: string): Promise<LogoutReport> {
+      const kept = (await payloads.listSessions(accountId, now())).find((stored) => toUserSession(stored).uid === keepUid);
+      const ended = await payloads.deleteForAccount(accountId, { session: { uid: keepUid, grantIds: kept ? grantIdsOf(kept) : [] }, isKept: true });
+      return { sessionsEnded: ended.length, deliveries: await sendLogoutTokens(ended) };
+    },
+
+    /** Revokes every grant, code and token the account gave one app, and tells the app for each session it holds. */
+    async revokeClient(accountId: string, clientId: string): Promise<LogoutDelivery[]> {
+      const sessions = (await payloads.listSessions(accountId, now())).map(toUserSession);
+      await payloads.deleteForAccount(accountId, { clientId });
+      const signedIn = sessions.flatMap((session) => session.clients.filter((client) => client.clientId === clientId));
+      return signedIn.length > 0 ? backChannel.send(accountId, signedIn) : [];
     },
 
     /** Deletes one batch of expired rows; the clients of the expired sessions among them get logout tokens. */

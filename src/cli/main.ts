@@ -18,7 +18,9 @@ import { userCommands } from './users.js';
 export const usage = `usage: latchkey <command> [options] [--json]
 
   users create --email E (--password-stdin | --password P) [--given-name G] [--family-name F] [--admin] [--email-verified]
+                [--locale L] [--zoneinfo Z]
   users invite --email E [--given-name G] [--family-name F] [--admin]
+  users update --email E [--given-name G] [--family-name F] [--locale L] [--zoneinfo Z]   (an empty value clears one)
   users list
   users disable --email E
   users enable --email E

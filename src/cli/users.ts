@@ -11,6 +11,8 @@ const publicUser = (user: User) => ({
   emailVerified: user.emailVerified,
   givenName: user.givenName,
   familyName: user.familyName,
+  locale: user.locale,
+  zoneinfo: user.zoneinfo,
   isActive: user.isActive,
   isAdmin: user.isAdmin,
   createdAt: new Date(user.createdAt).toISOString(),
@@ -56,6 +58,7 @@ export const userCommands = {
     options: {
       email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'given-name': { type: 'string' },
       'family-name': { type: 'string' }, admin: { type: 'boolean' }, 'email-verified': { type: 'boolean' },
+      locale: { type: 'string' }, zoneinfo: { type: 'string' },
     },
     async run(values: Values, { accounts, audit }: Services, out: Output, io: Io) {
       const user = await accounts.create({
@@ -65,6 +68,8 @@ export const userCommands = {
         familyName: values['family-name'] as string | undefined,
         isAdmin: values.admin === true,
         emailVerified: values['email-verified'] === true,
+        locale: values.locale as string | undefined,
+        zoneinfo: values.zoneinfo as string | undefined,
       });
       await audit.record({ type: 'user.created', accountId: user.id, email: user.email, details: { actor: actor(), isAdmin: user.isAdmin } });
       out.result(publicUser(user), [`created user ${user.email} (sub ${user.id})`]);
@@ -83,6 +88,23 @@ export const userCommands = {
       out.result({ ...publicUser(user), isResent }, [isResent
         ? `sent ${user.email} a new invitation link (the previous one no longer works)`
         : `invited ${user.email} (sub ${user.id}): a link to choose a password is on its way`]);
+    },
+  },
+  update: {
+    options: { email: { type: 'string' }, 'given-name': { type: 'string' }, 'family-name': { type: 'string' }, locale: { type: 'string' }, zoneinfo: { type: 'string' } },
+    async run(values: Values, { accounts, audit }: Services, out: Output) {
+      const email = required(values, 'email');
+      const changes = {
+        givenName: values['given-name'] as string | undefined,
+        familyName: values['family-name'] as string | undefined,
+        locale: values.locale as string | undefined,
+        zoneinfo: values.zoneinfo as string | undefined,
+      };
+      const named = Object.entries(changes).filter(([, value]) => value !== undefined).map(([name]) => name);
+      if (named.length === 0) throw new UsageError('name at least one of --given-name, --family-name, --locale, --zoneinfo');
+      const user = await accounts.updateProfile(email, changes);
+      await audit.record({ type: 'user.updated', accountId: user.id, email: user.email, details: { actor: actor(), changed: named } });
+      out.result(publicUser(user), [`updated ${named.join(', ')} of ${user.email}`]);
     },
   },
   list: {

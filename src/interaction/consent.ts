@@ -1,6 +1,8 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Message } from '../i18n/catalogues.js';
+import type { Accounts } from '../accounts/accounts.js';
+import { scopeClaims } from '../oidc/claims.js';
 import type { Views } from '../views.js';
 import type { Csrf } from './csrf.js';
 import type { InteractionDetails } from './form.js';
@@ -17,7 +19,32 @@ type ConsentDetails = {
   missingResourceScopes?: Record<string, string[]>;
 };
 
-export function createConsent(deps: { provider: Provider; views: Views; csrf: Csrf }) {
+/**
+ * "Not you?": the same authorization request again with prompt=login, so someone else can sign in. oidc-provider
+ * itself signs the current account out first when another one signs in to its session (end_session_confirm), and
+ * its apps are told. The hint naming the current person (login_hint, id_token_hint) is left out.
+ */
+function switchAccountUrl(details: InteractionDetails): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(details.params)) {
+    if (typeof value === 'string' && name !== 'prompt' && name !== 'login_hint' && name !== 'id_token_hint') params.set(name, value);
+  }
+  params.set('prompt', 'login');
+  return `/auth?${params}`;
+}
+
+/**
+ * The lines of the consent page: what each missing scope allows, and each claim the app asked for by name (the
+ * `claims` parameter, OpenID Connect Core §5.5) said the way its scope says it, so "email" asked for with only the
+ * `openid` scope still reads "See your email address" before it is given.
+ */
+function requestedAccess(missing: ConsentDetails): Message[] {
+  const claimScope = (claim: string) => Object.entries(scopeClaims).find(([, claims]) => claims.includes(claim))?.[0] ?? claim;
+  const asked = [...(missing.missingOIDCScope ?? []), ...(missing.missingOIDCClaims ?? []).map(claimScope)];
+  return [...new Set(asked)].map(describeScope);
+}
+
+export function createConsent(deps: { provider: Provider; accounts: Accounts; views: Views; csrf: Csrf }) {
   const { provider, views, csrf } = deps;
 
   /** Grants exactly what the prompt says is missing, extending the user's existing grant for this client. */
@@ -76,8 +103,10 @@ export function createConsent(deps: { provider: Provider; views: Views; csrf: Cs
         uid: details.uid,
         csrf: csrf.tokenFor(details.uid),
         clientName: client?.clientName ?? client?.clientId,
-        scopes: (missing.missingOIDCScope ?? []).map(describeScope),
+        scopes: requestedAccess(missing),
         apis: await requestedApis(details),
+        signedInAs: details.session?.accountId ? (await deps.accounts.findActive(details.session.accountId))?.email : undefined,
+        switchAccountUrl: switchAccountUrl(details),
       });
     },
     submit: finish,

@@ -34,6 +34,8 @@ export type HoldUnverified = (ctx: Context, user: User, uid: string) => Promise<
 export function createLogin(deps: {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf;
   secondFactor: Pick<SecondFactorStep, 'afterPassword'>; holdUnverified: HoldUnverified;
+  /** Whether the page offers "Sign in with a passkey" (src/mfa/passkey-sign-in.ts). */
+  offersPasskeys: boolean;
 }) {
   const { provider, accounts, throttle, audit, views, csrf } = deps;
 
@@ -53,6 +55,7 @@ export function createLogin(deps: {
       error: locals.error,
       // The "Continue with …" buttons, put there by src/federation/routes.ts before this route ran.
       connections: ctx.state.connections ?? [],
+      offersPasskeys: deps.offersPasskeys,
     });
   }
 

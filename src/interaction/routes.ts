@@ -1,12 +1,15 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import Provider, { errors } from 'oidc-provider';
 import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
 import { isDatabaseUnavailable } from '../database.js';
 import type { SecondFactorStep } from '../mfa/sign-in-step.js';
+import { createPasskeySignIn } from '../mfa/passkey-sign-in.js';
+import type { Passkeys } from '../mfa/passkeys.js';
+import type { SignInTicket } from '../recovery/sign-in-ticket.js';
 import { answerUnavailable } from '../unavailable.js';
 import { oauthErrorMessage } from '../oidc/pages.js';
 import { useUiLocales } from '../i18n/request-language.js';
@@ -19,7 +22,9 @@ import { createLogin, type HoldUnverified } from './login.js';
 type Deps = {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string;
   /** The second step after the first factor (src/mfa/sign-in-step.ts), shared with sign-ins through a connection. */
-  secondFactor: SecondFactorStep; holdUnverified: HoldUnverified;
+  secondFactor: SecondFactorStep; holdUnverified: HoldUnverified; passkeys: Passkeys | undefined;
+  /** The sign-in an accepted invitation left in this browser (src/recovery/sign-in-ticket.ts). */
+  signInTicket: Pick<SignInTicket, 'take'>;
 };
 
 /**
@@ -56,12 +61,39 @@ export function renderErrors(views: Views) {
   };
 }
 
+/**
+ * What every router of hosted pages puts first: the error page, `Cache-Control: no-store`, and the form parser. A
+ * form over the limit is 413 Content Too Large (RFC 9110 §15.5.14), as the body parser reports it; any other
+ * unreadable body is a 400.
+ */
+export function hostedPageMiddleware(views: Views): Middleware[] {
+  return [
+    renderErrors(views),
+    async (ctx, next) => {
+      ctx.set('Cache-Control', 'no-store');
+      await next();
+    },
+    bodyParser({
+      enableTypes: ['form'],
+      formLimit: '16kb',
+      onError: (error) => {
+        if ((error as { status?: number }).status === 413) throw new BadFormError('form.too_large', 413);
+        throw new BadFormError('form.unreadable');
+      },
+    }),
+  ];
+}
+
 export function createInteractionRoutes(deps: Deps) {
   const { provider, views } = deps;
   const csrf = createCsrf(deps.csrfKey);
   const { secondFactor } = deps;
-  const login = createLogin({ provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor, holdUnverified: deps.holdUnverified });
-  const consent = createConsent({ provider, views, csrf });
+  const passkeySignIn = createPasskeySignIn({ provider, accounts: deps.accounts, audit: deps.audit, passkeys: deps.passkeys });
+  const login = createLogin({
+    provider, accounts: deps.accounts, throttle: deps.throttle, audit: deps.audit, views, csrf, secondFactor,
+    holdUnverified: deps.holdUnverified, offersPasskeys: passkeySignIn.isOffered,
+  });
+  const consent = createConsent({ provider, accounts: deps.accounts, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 
   /** Loads the interaction bound to this browser's cookie; the uid in the URL must be that interaction. */
@@ -78,23 +110,12 @@ export function createInteractionRoutes(deps: Deps) {
     return details;
   }
 
-  router.use(renderErrors(views), async (ctx, next) => {
-    ctx.set('Cache-Control', 'no-store');
-    await next();
-  });
-  // A form over the limit is 413 Content Too Large (RFC 9110 §15.5.14), as the body parser reports it; any other
-  // unreadable body is a 400.
-  router.use(bodyParser({
-    enableTypes: ['form'],
-    formLimit: '16kb',
-    onError: (error) => {
-      if ((error as { status?: number }).status === 413) throw new BadFormError('form.too_large', 413);
-      throw new BadFormError('form.unreadable');
-    },
-  }));
+  router.use(...hostedPageMiddleware(views));
 
   router.get('/', async (ctx) => {
     const details = await loadDetails(ctx);
+    const invited = details.prompt.name === 'login' ? await deps.signInTicket.take(ctx) : undefined;
+    if (invited) return secondFactor.afterFirstFactor(ctx, details, invited, { amr: ['pwd'] });
     if (details.prompt.name === 'login' && await secondFactor.showStepUp(ctx, details)) return undefined;
     if (details.prompt.name === 'login') return login.show(ctx, details);
     if (details.prompt.name === 'consent') return consent.show(ctx, details);
@@ -102,6 +123,7 @@ export function createInteractionRoutes(deps: Deps) {
   });
   router.post('/login', async (ctx) => login.submit(ctx, await loadDetails(ctx, 'login')));
   secondFactor.mount(router, loadDetails);
+  passkeySignIn.mount(router, loadDetails);
   router.post('/confirm', async (ctx) => consent.submit(ctx, await loadDetails(ctx, 'consent')));
   router.post('/abort', async (ctx) => {
     await loadDetails(ctx);

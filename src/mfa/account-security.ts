@@ -1,4 +1,3 @@
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -10,18 +9,20 @@ import type { MfaSettings } from '../config.js';
 import { createCsrf } from '../interaction/csrf.js';
 import { BadFormError, formField } from '../interaction/form.js';
 import { tooManyAttempts } from '../interaction/login.js';
-import { renderErrors } from '../interaction/routes.js';
+import { hostedPageMiddleware } from '../interaction/routes.js';
 import type { User } from '../store/users.js';
 import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
+import { lastFactorMessage, mountAccountPasskeys } from './account-passkeys.js';
+import type { Passkeys } from './passkeys.js';
 import type { SecondFactors } from './second-factors.js';
 
 type Deps = {
   provider: Provider; accounts: Accounts; secondFactors: SecondFactors; throttle: LoginThrottle; audit: Audit; views: Views;
-  csrfKey: string; policy: MfaSettings['policy'];
+  csrfKey: string; policy: MfaSettings['policy']; passkeys: Passkeys | undefined;
 };
 
-type SignedIn = { user: User; sessionUid: string };
+export type SignedIn = { user: User; sessionUid: string };
 
 /**
  * /account/security: a person signed in to Latchkey sets up an authenticator app, gets new recovery codes, or
@@ -55,9 +56,15 @@ export function createAccountSecurityRoutes(deps: Deps) {
   async function overview(ctx: Context, signedIn: SignedIn, notice: { error?: string | Message; message?: string } = {}, status = 200) {
     const { factors, recoveryCodesLeft } = await secondFactors.list(signedIn.user.id);
     page(ctx, 'mfa/account-security', {
-      title: 'mfa.security.heading', email: signedIn.user.email, factors, recoveryCodesLeft, csrf: tokenFor(signedIn),
-      canRemove: deps.policy !== 'required', ...notice,
+      title: 'mfa.security.heading', email: signedIn.user.email, recoveryCodesLeft, csrf: tokenFor(signedIn),
+      totp: factors.find((factor) => factor.kind === 'totp'), passkeys: factors.filter((factor) => factor.kind === 'passkey'),
+      hasFactor: factors.length > 0, offersPasskeys: deps.passkeys !== undefined, canRemove: !(await isLastNeededFactor(signedIn.user.id)), ...notice,
     }, status);
+  }
+
+  /** Whether removing one factor would leave none while MFA=required (the operator's reset is the way out then). */
+  async function isLastNeededFactor(accountId: string): Promise<boolean> {
+    return deps.policy === 'required' && (await secondFactors.list(accountId)).factors.length <= 1;
   }
 
   /** The signed-in person, with the CSRF token of a POST checked; or the "sign in first" page. */
@@ -95,17 +102,7 @@ export function createAccountSecurityRoutes(deps: Deps) {
     return undefined;
   }
 
-  router.use(renderErrors(views), async (ctx, next) => {
-    ctx.set('Cache-Control', 'no-store');
-    await next();
-  });
-  router.use(bodyParser({
-    enableTypes: ['form'],
-    formLimit: '16kb',
-    onError: () => {
-      throw new BadFormError('form.unreadable');
-    },
-  }));
+  router.use(...hostedPageMiddleware(views));
 
   router.get('/', async (ctx) => {
     const signedIn = await requireSignedIn(ctx);
@@ -116,7 +113,9 @@ export function createAccountSecurityRoutes(deps: Deps) {
   router.post('/totp', async (ctx) => {
     const signedIn = await requireSignedIn(ctx);
     if (!signedIn) return;
-    if (await secondFactors.hasFactor(signedIn.user.id)) return overview(ctx, signedIn, { error: 'mfa.security.already_set_up' }, 409);
+    if ((await secondFactors.list(signedIn.user.id)).factors.some((factor) => factor.kind === 'totp')) {
+      return overview(ctx, signedIn, { error: 'mfa.security.already_set_up' }, 409);
+    }
     const enrolment = await secondFactors.beginTotp(signedIn.user.id, { issuer: issuerName, account: signedIn.user.email });
     page(ctx, 'mfa/enrol', { title: 'mfa.enrol.heading', ...enrolment, csrf: tokenFor(signedIn), action: '/account/security/totp/confirm', askPassword: true });
   });
@@ -155,9 +154,7 @@ export function createAccountSecurityRoutes(deps: Deps) {
     const signedIn = await requireSignedIn(ctx);
     if (!signedIn) return;
     const { user } = signedIn;
-    if (deps.policy === 'required') {
-      return overview(ctx, signedIn, { error: 'mfa.security.required' }, 409);
-    }
+    if (await isLastNeededFactor(user.id)) return overview(ctx, signedIn, { error: lastFactorMessage('totp') }, 409);
     const problem = await passwordProblem(ctx, user);
     if (problem) return overview(ctx, signedIn, { error: problem.error }, problem.status);
     if (await secondFactors.removeTotp(user.id)) {
@@ -166,5 +163,11 @@ export function createAccountSecurityRoutes(deps: Deps) {
     await overview(ctx, signedIn, { message: 'mfa.security.removed' });
   });
 
+  if (deps.passkeys) {
+    mountAccountPasskeys(router, {
+      passkeys: deps.passkeys, secondFactors, audit, requireSignedIn, passwordProblem, overview, isLastNeededFactor,
+      showRecoveryCodes: (ctx, codes) => page(ctx, 'mfa/recovery-codes', { title: 'Your recovery codes', codes }),
+    });
+  }
   return router.routes();
 }

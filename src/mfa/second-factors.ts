@@ -16,8 +16,8 @@ export class SecondFactorError extends UserFacingError {
 /** A factor as pages and the CLI show it: never its secret. */
 export type FactorSummary = { id: string; kind: string; label: string | null; createdAt: number; lastUsedAt: number | null };
 
-/** How a second factor was proven: an authenticator code, or a recovery code (docs/mfa.md, "Claims"). */
-export type FactorUse = 'otp' | 'recovery_code';
+/** How a second factor was proven: an authenticator code, a passkey or a recovery code (docs/mfa.md, "Claims"). */
+export type FactorUse = 'otp' | 'passkey' | 'recovery_code';
 
 export type TotpEnrolment = { secret: string; uri: string; qrSvg: string };
 
@@ -131,8 +131,13 @@ export function createSecondFactors(deps: { store: SecondFactorStore; box: Secre
     /** Removes the authenticator app; with no factor left, the recovery codes go too. */
     async removeTotp(accountId: string): Promise<boolean> {
       const removed = await store.deleteByAccount(accountId, 'totp');
-      if (!(await hasFactor(accountId))) await store.deleteRecoveryCodes(accountId);
+      await this.forgetRecoveryCodesWithoutFactor(accountId);
       return removed > 0;
+    },
+
+    /** After a factor was removed: with none left, the recovery codes go too (they would be a factor on their own). */
+    async forgetRecoveryCodesWithoutFactor(accountId: string): Promise<void> {
+      if (!(await hasFactor(accountId))) await store.deleteRecoveryCodes(accountId);
     },
 
     /** Removes every factor and recovery code of the account (the operator's reset), in `trx` when given. */

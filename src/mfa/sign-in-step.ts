@@ -13,6 +13,8 @@ import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
 import { stepUpReason } from './interaction-policy.js';
 import { acrValues, secondFactorNeed } from './requirement.js';
+import { auditCounterRegression } from './passkey-sign-in.js';
+import { passkeyAmr, type Passkeys } from './passkeys.js';
 import type { FactorUse, SecondFactors } from './second-factors.js';
 
 /** Who passed the password step of this interaction; kept in the interaction (server side) until the factor is given. */
@@ -20,12 +22,15 @@ type Pending = { accountId: string; amr: string[] };
 const pendingKey = 'latchkeySecondFactor';
 
 const wrongCode = 'mfa.wrong_code';
+const wrongPasskey = 'mfa.wrong_passkey';
 
 /**
- * RFC 8176 `amr` after a second factor: `otp` for an authenticator code; a recovery code has no registered value,
- * so it adds none, and `mfa` says that two factors (the password and something only the person holds) were used.
+ * RFC 8176 `amr` after a second factor: `otp` for an authenticator code, `pop` for a passkey (see passkeys.ts); a
+ * recovery code has no registered value, so it adds none, and `mfa` says that two factors (the password and
+ * something only the person holds) were used.
  */
-const amrWith = (amr: string[], use: FactorUse) => [...new Set([...amr, ...(use === 'otp' ? ['otp'] : []), 'mfa'])];
+const factorAmr: Record<FactorUse, string[]> = { otp: ['otp'], passkey: [passkeyAmr], recovery_code: [] };
+const amrWith = (amr: string[], use: FactorUse) => [...new Set([...amr, ...factorAmr[use], 'mfa'])];
 
 export type SecondFactorStep = ReturnType<typeof createSecondFactorStep>;
 type LoadDetails = (ctx: Context, expectedPrompt?: string) => Promise<InteractionDetails>;
@@ -42,9 +47,9 @@ type LoadDetails = (ctx: Context, expectedPrompt?: string) => Promise<Interactio
  */
 export function createSecondFactorStep(deps: {
   provider: Provider; accounts: Accounts; secondFactors: SecondFactors; throttle: LoginThrottle; audit: Audit; views: Views; csrf: Csrf;
-  policy: MfaSettings['policy']; issuer: string;
+  policy: MfaSettings['policy']; issuer: string; passkeys: Passkeys | undefined;
 }) {
-  const { provider, accounts, secondFactors, throttle, audit, views, csrf } = deps;
+  const { provider, accounts, secondFactors, throttle, audit, views, csrf, passkeys } = deps;
   const issuerName = new URL(deps.issuer).host;
 
   async function clientOf(details: InteractionDetails) {
@@ -81,8 +86,10 @@ export function createSecondFactorStep(deps: {
     ctx.type = 'html';
     const client = await clientOf(details);
     const common = { uid: details.uid, csrf: csrf.tokenFor(details.uid), clientName: client?.clientName ?? client?.clientId, error: locals.error };
-    if (await secondFactors.hasFactor(user.id)) {
-      ctx.body = views.render('mfa/verify', { title: 'mfa.verify.heading', ...common });
+    const { factors } = await secondFactors.list(user.id);
+    if (factors.length > 0) {
+      const hasPasskey = !!passkeys && factors.some((factor) => factor.kind === 'passkey');
+      ctx.body = views.render('mfa/verify', { title: 'mfa.verify.heading', ...common, hasPasskey, hasTotp: factors.some((factor) => factor.kind === 'totp') });
       return;
     }
     const names = { issuer: issuerName, account: user.email };
@@ -121,6 +128,39 @@ export function createSecondFactorStep(deps: {
     ctx.redirect(`/interaction/${details.uid}/mfa`);
   }
 
+  /**
+   * Checks a second factor with `check`, through the login throttle (the same counters as passwords), and finishes
+   * the sign-in with it, or shows the factor page again with `wrong`.
+   */
+  async function prove(ctx: Context, details: InteractionDetails, check: (user: User) => Promise<FactorUse | undefined>, wrong: string) {
+    const { user, amr } = await requireSubject(details);
+    const who = { accountId: user.id, email: user.email, ip: ctx.ip, clientId: typeof details.params.client_id === 'string' ? details.params.client_id : null };
+    const reserved = await throttle.reserve(user.email, ctx.ip);
+    if ('lock' in reserved) {
+      void audit.record({ type: 'sign_in.throttled', ...who, details: { step: 'second_factor', scope: reserved.lock.scope } });
+      ctx.set('Retry-After', String(reserved.lock.retryAfterSeconds));
+      await render(ctx, details, user, { status: 429, error: tooManyAttempts(reserved.lock) });
+      return;
+    }
+    const use = await check(user);
+    if (!use) {
+      const lock = await reserved.attempt.failed();
+      void audit.record({ type: 'sign_in.second_factor_failure', ...who });
+      if (lock) {
+        void audit.record({ type: 'sign_in.locked', ...who, details: { step: 'second_factor', scope: lock.scope } });
+        ctx.set('Retry-After', String(lock.retryAfterSeconds));
+        await render(ctx, details, user, { status: 429, error: tooManyAttempts(lock) });
+        return;
+      }
+      await render(ctx, details, user, { error: wrong });
+      return;
+    }
+    await reserved.attempt.succeeded();
+    void audit.record({ type: 'sign_in.second_factor_success', ...who, details: { factor: use } });
+    ctx.status = 303;
+    ctx.redirect(await finish(ctx, user.id, amrWith(amr, use)));
+  }
+
   return {
     afterFirstFactor,
 
@@ -149,33 +189,25 @@ export function createSecondFactorStep(deps: {
 
       router.post('/mfa', async (ctx) => {
         const details = await loadDetails(ctx, 'login');
-        const { user, amr } = await requireSubject(details);
-        const who = { accountId: user.id, email: user.email, ip: ctx.ip, clientId: typeof details.params.client_id === 'string' ? details.params.client_id : null };
-        const reserved = await throttle.reserve(user.email, ctx.ip);
-        if ('lock' in reserved) {
-          void audit.record({ type: 'sign_in.throttled', ...who, details: { step: 'second_factor', scope: reserved.lock.scope } });
-          ctx.set('Retry-After', String(reserved.lock.retryAfterSeconds));
-          await render(ctx, details, user, { status: 429, error: tooManyAttempts(reserved.lock) });
-          return;
-        }
-        const use = await secondFactors.verify(user.id, formField(ctx, 'code') ?? '');
-        if (!use) {
-          const lock = await reserved.attempt.failed();
-          void audit.record({ type: 'sign_in.second_factor_failure', ...who });
-          if (lock) {
-            void audit.record({ type: 'sign_in.locked', ...who, details: { step: 'second_factor', scope: lock.scope } });
-            ctx.set('Retry-After', String(lock.retryAfterSeconds));
-            await render(ctx, details, user, { status: 429, error: tooManyAttempts(lock) });
-            return;
-          }
-          await render(ctx, details, user, { error: wrongCode });
-          return;
-        }
-        await reserved.attempt.succeeded();
-        void audit.record({ type: 'sign_in.second_factor_success', ...who, details: { factor: use } });
-        ctx.status = 303;
-        ctx.redirect(await finish(ctx, user.id, amrWith(amr, use)));
+        await prove(ctx, details, (user) => secondFactors.verify(user.id, formField(ctx, 'code') ?? ''), wrongCode);
       });
+
+      if (passkeys) {
+        // The passkey as the second factor: options for the account's own passkeys, then the assertion.
+        router.post('/mfa/passkey/options', async (ctx) => {
+          const details = await loadDetails(ctx, 'login');
+          const { user } = await requireSubject(details);
+          ctx.body = { options: await passkeys.authenticationOptions('second-factor', details.uid, user.id) };
+        });
+        router.post('/mfa/passkey', async (ctx) => {
+          const details = await loadDetails(ctx, 'login');
+          await prove(ctx, details, async (user) => {
+            const assertion = await passkeys.authenticate('second-factor', details.uid, formField(ctx, 'response'), user.id);
+            if (assertion?.isCounterRegressed) auditCounterRegression(audit, ctx, user, assertion);
+            return assertion ? 'passkey' : undefined;
+          }, wrongPasskey);
+        });
+      }
 
       // Enrolment inside the sign-in (MFA=required or an app that requires it, for someone with no factor yet).
       router.post('/mfa/enrol', async (ctx) => {

@@ -1,5 +1,8 @@
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
+import type { AccountServices } from '../account/account-services.js';
+import { createAccountRoutes } from '../account/routes.js';
+import { recordSessionActivity } from '../account/session-activity.js';
 import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { Audit } from '../audit.js';
@@ -15,13 +18,16 @@ import { createInteractionRoutes } from '../interaction/routes.js';
 import { createAccountSecurityRoutes } from '../mfa/account-security.js';
 import { createInteractionPolicy } from '../mfa/interaction-policy.js';
 import { createSecondFactorStep } from '../mfa/sign-in-step.js';
+import { createPasskeyAssetRoutes } from '../mfa/passkey-assets.js';
 import { acrValues } from '../mfa/requirement.js';
+import type { Passkeys } from '../mfa/passkeys.js';
 import type { SecondFactors } from '../mfa/second-factors.js';
 import { createEmailGate } from '../recovery/email-gate.js';
 import { createPageCsrf } from '../recovery/page-csrf.js';
 import type { Recovery } from '../recovery/recovery.js';
 import { createReturnToSignIn } from '../recovery/return-to-sign-in.js';
 import { createRecoveryRoutes } from '../recovery/routes.js';
+import { createSignInTicket } from '../recovery/sign-in-ticket.js';
 import type { Clients } from '../registry/clients.js';
 import { createDynamicClients } from '../registration/dynamic-clients.js';
 import { guardRegistration } from '../registration/guard.js';
@@ -38,10 +44,12 @@ import type { Languages } from '../i18n/languages.js';
 import { createAdapterFactory } from './adapter.js';
 import { anonymousWriteRoutes, limitAnonymousRequests } from './anonymous-requests.js';
 import { auditProviderEvents } from './audit-events.js';
+import { redirectPostsToGet } from './authorization-post.js';
 import { logBackChannelFailures } from './back-channel-logout.js';
 import { createFindAccount } from './claims.js';
 import { connectionParam } from './connection-param.js';
 import { createProviderPages } from './pages.js';
+import { addSessionCutoff } from './session-cutoff.js';
 import { acceptPreviousSecret } from './previous-secret.js';
 import { createProvider } from './provider.js';
 import type { BuildProvider } from './provider-host.js';
@@ -53,6 +61,8 @@ export type AppDeps = {
   logger: Logger;
   audit: Audit;
   accounts: Accounts;
+  /** The account page (src/account/). */
+  account: AccountServices;
   clients: Clients;
   payloads: OidcPayloadStore;
   throttle: LoginThrottle;
@@ -63,6 +73,7 @@ export type AppDeps = {
   recovery: Recovery;
   /** The catalogues and the language of the request being answered (src/i18n/). */
   languages: Languages;
+  passkeysFor: (issuer: string) => Passkeys | undefined;
   isDatabaseReachable: () => Promise<boolean>;
   /** Sign-in through upstream OpenID Connect connections (src/federation/). */
   federation: { connections: Connections; identities: FederatedIdentityStore; upstreams: Upstreams; transactions: Transactions };
@@ -81,7 +92,8 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients, dynamicClients: createDynamicClients(deps.clients) });
   const findAccount = createFindAccount(deps.accounts);
   const deviceFlow = deviceFlowFeature(views);
-  const interactionPolicy = createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor });
+  // The login prompt's checks: oidc-provider's, a session from before the password changed, a missing second factor.
+  const interactionPolicy = addSessionCutoff(createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor }));
   const extraParams = connectionParam(async (id) => (await deps.federation.connections.find(id)) !== undefined);
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.
@@ -94,9 +106,11 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     const provider = createProvider({ config, issuer, signingKeys, cookieSecrets, adapter, findAccount, clients: deps.clients, pages, deviceFlow, extraParams,
       interactionPolicy, acrValues: [acrValues.password, acrValues.mfa] });
     acceptPreviousSecret(provider, deps.clients.isPreviousSecret);
+    const passkeys = deps.passkeysFor(issuer);
     handleServerErrors(provider, views, logger);
     logBackChannelFailures(provider, (line) => logger.warn(line));
     auditProviderEvents(provider, audit);
+    recordSessionActivity(provider, deps.account.activity, (error) => logger.warn({ err: (error as Error).message }, 'could not record session activity'));
     bindRequestsToIssuer(provider, issuer);
     provider.use(deps.languages.speakRequestLanguage);
     provider.use(securityHeaders({ isHttpsIssuer: issuer.startsWith('https:') }));
@@ -105,6 +119,7 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     // writes nothing, so an oversized request is refused at once), then limited per IP, before anything is stored.
     provider.use(limitAnonymousRequests({ paths: anonymousWriteRoutes(provider), maxBytes: config.anonymousRequestMaxBytes, refuse: pages.refuse }));
     provider.use(guardRegistration({ settings: config.clientRegistration, counters: deps.counters, tokens: deps.registrationTokens, now: deps.now }));
+    provider.use(redirectPostsToGet({ paths: [provider.pathFor('authorization'), provider.pathFor('end_session')], refuse: pages.refuse }));
     provider.use(statefulRequestLimit({ counters: deps.counters, perMinute: config.statefulRequestsPerIpPerMinute, views, now: deps.now }));
     useDeviceFlowLimits(provider, { counters: deps.counters, settings: config.deviceFlow, views, now: deps.now });
     const staticDocuments = createStaticDocuments({ documents, issuer, trustsProxy: provider.proxy });
@@ -119,20 +134,23 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
     // Both first factors, the password and an upstream connection, continue through the same second step.
     const secondFactor = createSecondFactorStep({
       provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,
-      csrf: createCsrf(cookieSecrets.csrfKey), policy: config.mfa.policy, issuer,
+      csrf: createCsrf(cookieSecrets.csrfKey), policy: config.mfa.policy, issuer, passkeys,
     });
     provider.use(createFederationRoutes({
       provider, connections: deps.federation.connections, signIn, views, csrfKey: cookieSecrets.csrfKey, afterFirstFactor: secondFactor.afterFirstFactor,
     }));
+    const signInTicket = createSignInTicket({ issuer, ttlSeconds: config.mail.inviteSignInTtlSeconds, redeem: deps.recovery.invitations.redeemSignIn });
+    if (passkeys) provider.use(createPasskeyAssetRoutes());
     provider.use(createInteractionRoutes({
       provider, accounts: deps.accounts, throttle: deps.throttle, audit, views, csrfKey: cookieSecrets.csrfKey,
-      secondFactor, holdUnverified: emailGate.hold,
+      secondFactor, holdUnverified: emailGate.hold, passkeys, signInTicket,
     }));
     provider.use(createAccountSecurityRoutes({
       provider, accounts: deps.accounts, secondFactors: deps.secondFactors, throttle: deps.throttle, audit, views,
-      csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy,
+      csrfKey: cookieSecrets.csrfKey, policy: config.mfa.policy, passkeys,
     }));
-    provider.use(createRecoveryRoutes({ ...deps.recovery, views, csrf, returnTo, emailGate }));
+    provider.use(createRecoveryRoutes({ ...deps.recovery, views, csrf, returnTo, emailGate, signInTicket }));
+    provider.use(createAccountRoutes({ provider, account: deps.account, accounts: deps.accounts, views, csrfKey: cookieSecrets.csrfKey, now: deps.now }));
     return provider;
   };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { accountClient } from '../account/account-client.js';
 import type { Config } from '../config.js';
 import { supportedLanguages } from '../i18n/catalogues.js';
 import type { Clients } from '../registry/clients.js';
@@ -42,6 +43,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: deps.adapter,
     findAccount: deps.findAccount,
+    // Latchkey's own first-party client: the account pages sign people in through it (src/account/account-client.ts).
+    clients: [accountClient(deps.issuer)],
     jwks: { keys: deps.signingKeys },
     cookies: { keys: deps.cookieSecrets.cookieKeys },
     renderError: deps.pages.renderError,
@@ -162,6 +165,11 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // OpenID Connect Core §5.5 (docs/conformance.md): an app may ask for single claims, `essential` or not. It gets
+      // only what the person allowed (the consent page names the claims asked for) and what the account holds; a
+      // missing essential claim is left out, not an error (§5.5.1). Request objects (`request`, `request_uri`)
+      // stay off: the authorization endpoint answers request_not_supported / request_uri_not_supported (§6).
+      claimsParameter: { enabled: true },
       deviceFlow: deps.deviceFlow,
       // RFC 9449 DPoP is always on in oidc-provider: a client that sends a proof gets bound tokens, one registered
       // with --require-dpop (dpop_bound_access_tokens) none without one. A public client's refresh token is bound

@@ -18,7 +18,7 @@ export type Invitation = { email: string; givenName?: string; familyName?: strin
  */
 export function createInvitations(deps: {
   accounts: Accounts; links: AccountLinks; mail: Mail; transactions: Transactions; audit: Audit;
-  settings: Pick<MailSettings, 'inviteTtlSeconds' | 'smtpUrl'>; isProduction: boolean;
+  settings: Pick<MailSettings, 'inviteTtlSeconds' | 'inviteSignInTtlSeconds' | 'smtpUrl'>; isProduction: boolean;
 }) {
   const { accounts, links, mail, transactions, audit, settings } = deps;
 
@@ -53,15 +53,35 @@ export function createInvitations(deps: {
       return (await links.find(token, 'invitation')) !== undefined;
     },
 
-    /** Sets the first password through the link (used up in the same transaction); the link proved the address. */
+    /**
+     * Sets the first password through the link (used up in the same transaction); the link proved the address. The
+     * same transaction issues the sign-in ticket (INVITE_SIGN_IN_TTL) that signs this browser in (sign-in-ticket.ts).
+     */
     async accept(token: string, password: string, ip: string): Promise<LinkOutcome> {
       const link = await links.find(token, 'invitation');
       const user = link && await accounts.findActive(link.userId);
       if (!link || !user || link.email !== user.email) return { isDone: false };
-      const changed = await accounts.changePassword(user, password, async (trx) => (await links.consume(token, 'invitation', trx)) !== undefined, { emailVerified: true });
+      let signInTicket: string | undefined;
+      const changed = await accounts.changePassword(user, password, async (trx) => {
+        if (!(await links.consume(token, 'invitation', trx))) return false;
+        signInTicket = await links.issue('sign-in', user, settings.inviteSignInTtlSeconds, trx);
+        return true;
+      }, { emailVerified: true });
       if (!changed) return { isDone: false };
       void audit.record({ type: 'user.invitation_accepted', accountId: user.id, email: user.email, ip });
-      return { isDone: true, accountId: user.id, email: user.email };
+      return { isDone: true, accountId: user.id, email: user.email, signInTicket };
+    },
+
+    /**
+     * Uses up an accepted invitation's sign-in ticket (atomically: of two requests with it, one wins) and returns its
+     * account while that is active and still has the address the invitation was for.
+     */
+    async redeemSignIn(ticket: string, ip: string): Promise<User | undefined> {
+      const link = await links.consume(ticket, 'sign-in');
+      const user = link && await accounts.findActive(link.userId);
+      if (!link || !user || link.email !== user.email) return undefined;
+      void audit.record({ type: 'sign_in.success', accountId: user.id, email: user.email, ip, details: { via: 'invitation' } });
+      return user;
     },
   };
 }

@@ -33,8 +33,8 @@ export function createAccountLinks(deps: { tokens: AccountTokenStore; now: () =>
     },
 
     /** Uses the link up (atomically: of two requests with it, one wins); undefined when it was not valid. */
-    async consume(token: string, purpose: TokenPurpose, trx: Transaction): Promise<AccountToken | undefined> {
-      if (!tokenShape.test(token)) return undefined;
+    async consume(token: unknown, purpose: TokenPurpose, trx?: Transaction): Promise<AccountToken | undefined> {
+      if (typeof token !== 'string' || !tokenShape.test(token)) return undefined;
       return tokens.consume(hashOf(token), purpose, now(), trx);
     },
   };

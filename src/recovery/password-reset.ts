@@ -10,7 +10,8 @@ import { addressKey, ipKey, type RequestLimits } from './request-limits.js';
 export type PasswordReset = ReturnType<typeof createPasswordReset>;
 
 /** The outcome of setting a password through a mailed link. */
-export type LinkOutcome = { isDone: true; accountId: string; email: string } | { isDone: false };
+/** `signInTicket`: an accepted invitation's sign-in ticket, for the browser that accepted it (sign-in-ticket.ts). */
+export type LinkOutcome = { isDone: true; accountId: string; email: string; signInTicket?: string } | { isDone: false };
 
 /**
  * "Forgot your password?": a request queues a reset link for an active account and nothing for any other address,

@@ -1,10 +1,9 @@
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { AccountError } from '../accounts/accounts.js';
 import { emailShaped } from '../accounts/email.js';
 import { BadFormError, formField } from '../interaction/form.js';
-import { renderErrors } from '../interaction/routes.js';
+import { hostedPageMiddleware } from '../interaction/routes.js';
 import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
 import type { EmailGate } from './email-gate.js';
@@ -12,11 +11,12 @@ import type { Invitations } from './invitations.js';
 import type { PageCsrf } from './page-csrf.js';
 import type { LinkOutcome, PasswordReset } from './password-reset.js';
 import type { ReturnToSignIn } from './return-to-sign-in.js';
+import type { SignInTicket } from './sign-in-ticket.js';
 import type { SignUp } from './sign-up.js';
 import type { Verification } from './verification.js';
 
 export type RecoveryRouteDeps = {
-  views: Views; csrf: PageCsrf; returnTo: ReturnToSignIn; emailGate: EmailGate;
+  views: Views; csrf: PageCsrf; returnTo: ReturnToSignIn; emailGate: EmailGate; signInTicket: SignInTicket;
   /** Absent when the feature is off (PASSWORD_RESET=false, REGISTRATION=closed): its pages are not there. */
   passwordReset?: PasswordReset; signUp?: SignUp; invitations: Invitations; verification: Verification;
 };
@@ -57,17 +57,7 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
     notice(ctx, title, message);
   };
 
-  router.use(renderErrors(views), async (ctx, next) => {
-    ctx.set('Cache-Control', 'no-store');
-    await next();
-  });
-  router.use(bodyParser({
-    enableTypes: ['form'],
-    formLimit: '16kb',
-    onError: () => {
-      throw new BadFormError('form.unreadable');
-    },
-  }));
+  router.use(...hostedPageMiddleware(views));
   router.use(async (ctx, next) => {
     if (ctx.method === 'POST' && !csrf.isValid(ctx, formField(ctx, 'csrf'))) {
       throw new BadFormError('recovery.form_expired');
@@ -92,6 +82,8 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
         return page(ctx, 'set-password', { title: what.title, lead: what.lead, action: path, token, error: error.message }, 400);
       }
       if (!outcome.isDone) return linkInvalid(ctx);
+      // An accepted invitation signs this browser in (sign-in-ticket.ts).
+      if (outcome.signInTicket) return deps.signInTicket.hand(ctx, outcome.signInTicket, returnTo.take(ctx));
       finish(ctx, 'recovery.password_set', what.done);
     });
   }

@@ -1,8 +1,8 @@
 import { isStorableText, type Database } from '../database.js';
 import type { Transaction } from './transactions.js';
 
-/** What a mailed link lets its holder do. */
-export type TokenPurpose = 'password-reset' | 'invitation' | 'email-verification';
+/** What a mailed link lets its holder do; 'sign-in': the ticket an accepted invitation leaves in the browser. */
+export type TokenPurpose = 'password-reset' | 'invitation' | 'email-verification' | 'email-change' | 'sign-in';
 
 export type AccountToken = { purpose: TokenPurpose; userId: string; email: string; expiresAt: number; createdAt: number };
 

@@ -21,7 +21,7 @@ type AuditRow = {
   details: string;
 };
 
-export type AuditEventQuery = { email?: string; accountId?: string; since?: number; limit: number };
+export type AuditEventQuery = { email?: string; accountId?: string; since?: number; types?: string[]; limit: number };
 
 export type AuditEventStore = ReturnType<typeof createAuditEventStore>;
 
@@ -56,6 +56,7 @@ export function createAuditEventStore(database: Database) {
         .select('type', 'occurred_at', 'account_id', 'email', 'client_id', 'ip', 'details')
         .modify((builder) => {
           if (query.since !== undefined) builder.where('occurred_at', '>=', query.since);
+          if (query.types !== undefined) builder.whereIn('type', query.types);
           if (query.email !== undefined || query.accountId !== undefined) {
             builder.andWhere((who) => {
               if (query.email !== undefined) who.orWhere('email', query.email);

@@ -136,6 +136,31 @@ export function createOidcPayloadStore(database: Database) {
         .orderBy('expires_at') as { id: string; payload: string; expires_at: number | string | null }[];
       return rows.map((row) => ({ id: row.id, payload: JSON.parse(row.payload), expiresAt: row.expires_at === null ? null : Number(row.expires_at) }));
     },
+    /** The account's grants (one per app and session) that have not expired at `now`. */
+    async listGrants(accountId: string, now: number): Promise<{ id: string; payload: Record<string, unknown> }[]> {
+      if (!isStorableText(accountId)) return [];
+      const rows = await statements.rows<{ id: string; payload: string }>(
+        "select id, payload from oidc_payloads where model = 'Grant' and account_id = ? and (expires_at is null or expires_at > ?)", [accountId, now]);
+      return rows.map((row) => ({ id: row.id, payload: JSON.parse(row.payload) }));
+    },
+    /**
+     * Deletes rows of one account only (so an id of another account's session or grant matches nothing), in one
+     * statement, and returns the sessions among them. `session`: that session (by uid), its activity row and the
+     * grants it names with their codes and tokens; with `isKept`, everything of the account except those. `clientId`:
+     * every grant, code and token of that app.
+     */
+    async deleteForAccount(accountId: string, target: { session: { uid: string; grantIds: string[] }; isKept: boolean } | { clientId: string }): Promise<StoredSession[]> {
+      if ('clientId' in target) {
+        return sessionsAmong(await deleteReturning("account_id = ? and client_id = ? and model <> 'Session'", [accountId, target.clientId]));
+      }
+      const { uid, grantIds } = target.session;
+      // coalesce: a row without a grant id must compare false, not null (`not null` would keep every such row).
+      const grants = grantIds.length > 0
+        ? ` or coalesce(grant_id, '') in (${grantIds.map(() => '?').join(', ')}) or (model = 'Grant' and id in (${grantIds.map(() => '?').join(', ')}))`
+        : '';
+      const named = `((model = 'Session' and coalesce(uid, '') = ?) or (model = 'SessionActivity' and id = ?)${grants})`;
+      return sessionsAmong(await deleteReturning(`account_id = ? and ${target.isKept ? 'not ' : ''}${named}`, [accountId, uid, uid, ...grantIds, ...grantIds]));
+    },
     /** Deletes every session, grant and token of an account; returns the sessions deleted. */
     async deleteByAccountId(accountId: string): Promise<StoredSession[]> {
       return sessionsAmong(await deleteReturning('account_id = ?', [accountId]));

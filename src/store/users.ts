@@ -12,12 +12,17 @@ export type User = {
   passwordHash: string | null;
   givenName: string | null;
   familyName: string | null;
+  /** OpenID Connect `locale` (BCP 47) and `zoneinfo` (IANA time zone) of the profile scope; migration 0016. */
+  locale: string | null;
+  zoneinfo: string | null;
   isActive: boolean;
   isAdmin: boolean;
   /** Created through the sign-up page (migration 0010). */
   isSelfRegistered: boolean;
   createdAt: number;
   updatedAt: number;
+  /** Sessions signed in before this moment (epoch ms) are refused (migration 0014); null: none is. */
+  sessionsValidAfter?: number | null;
 };
 
 type UserRow = {
@@ -28,11 +33,14 @@ type UserRow = {
   password_hash: string | null;
   given_name: string | null;
   family_name: string | null;
+  locale: string | null;
+  zoneinfo: string | null;
   is_active: boolean | number;
   is_admin: boolean | number;
   is_self_registered: boolean | number;
   created_at: number | string;
   updated_at: number | string;
+  sessions_valid_after?: number | string | null;
 };
 
 export class DuplicateEmailError extends Error {
@@ -51,11 +59,14 @@ function fromRow(row: UserRow): User {
     passwordHash: row.password_hash,
     givenName: row.given_name,
     familyName: row.family_name,
+    locale: row.locale,
+    zoneinfo: row.zoneinfo,
     isActive: Boolean(row.is_active),
     isAdmin: Boolean(row.is_admin),
     isSelfRegistered: Boolean(row.is_self_registered),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    sessionsValidAfter: row.sessions_valid_after == null ? null : Number(row.sessions_valid_after),
   };
 }
 
@@ -68,11 +79,14 @@ function toRow(user: Partial<User>): Partial<UserRow> {
     password_hash: user.passwordHash,
     given_name: user.givenName,
     family_name: user.familyName,
+    locale: user.locale,
+    zoneinfo: user.zoneinfo,
     is_active: user.isActive,
     is_admin: user.isAdmin,
     is_self_registered: user.isSelfRegistered,
     created_at: user.createdAt,
     updated_at: user.updatedAt,
+    sessions_valid_after: user.sessionsValidAfter,
   };
   return Object.fromEntries(Object.entries(row).filter(([, value]) => value !== undefined));
 }

@@ -1,66 +1,36 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceCodeGrantType } from '../../src/registry/client-rules.js';
 import { createClient, createUser, password } from '../support/fixtures.js';
 import { discoverRp } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { chromiumPath } from './install-chromium.js';
+import { artifactsDir, launchChromium, openTab, viewports } from '../support/chromium.js';
 
-const artifactsDir = path.resolve('test-artifacts');
 let server: TestServer;
 let browser: Browser;
 let rp: oidc.Configuration;
 
 beforeAll(async () => {
-  fs.mkdirSync(artifactsDir, { recursive: true });
   server = await startTestServer();
   const client = await createClient(server.services, {
     name: 'Living Room TV', isPublic: true, redirectUris: [], postLogoutRedirectUris: [], grantTypes: [deviceCodeGrantType],
   });
   rp = await discoverRp(server.issuer, client.clientId);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
   await server?.close();
 });
 
-/** A tab in a fresh context that records console errors, uncaught exceptions, CSP violations and failed loads. */
-async function openTab(): Promise<{ page: Page; problems: string[]; close(): Promise<void> }> {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
-  const problems: string[] = [];
-  await context.exposeBinding('reportCspViolation', ({ page }, violation: string) => {
-    problems.push(`CSP violation on ${page.url()}: ${violation}`);
-  });
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      (window as unknown as { reportCspViolation(v: string): void }).reportCspViolation(`${event.violatedDirective} blocked ${event.blockedURI}`);
-    });
-  });
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console error on ${page.url()}: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`uncaught error on ${page.url()}: ${error.message}`));
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`${response.status()} for ${response.request().method()} ${response.url()}`);
-  });
-  return { page, problems, close: () => context.close() };
-}
-
 describe('the device page in a real browser', () => {
   it('enters the code, confirms the app, signs in, allows, and shows success; the device gets its tokens', async () => {
     const user = await createUser(server.services, { email: 'tv.owner@example.com' });
     const authorization = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid email' });
     const polling = oidc.pollDeviceAuthorizationGrant(rp, authorization);
-    const { page, problems, close } = await openTab();
+    const { page, problems, close } = await openTab(browser, viewports.phone);
     try {
       await page.goto(authorization.verification_uri);
       expect(await page.locator('h1').textContent()).toBe('Connect a device');
@@ -97,7 +67,7 @@ describe('the device page in a real browser', () => {
 
   it('opens the confirmation straight from the link with the code (verification_uri_complete)', async () => {
     const authorization = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
-    const { page, problems, close } = await openTab();
+    const { page, problems, close } = await openTab(browser, viewports.phone);
     try {
       await page.goto(authorization.verification_uri_complete!);
       await page.waitForSelector('.warning');

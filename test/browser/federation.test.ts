@@ -1,14 +1,11 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExamples, type ExampleSetup } from '../support/examples.js';
 import { createClient, password } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { chromiumPath } from './install-chromium.js';
+import { artifactsDir, launchChromium, openTab, viewports } from '../support/chromium.js';
 
-const artifactsDir = path.resolve('test-artifacts');
-const viewports = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } };
 
 // The organisation's identity provider (a second Latchkey) and the Latchkey the example apps use, which signs
 // people in through it.
@@ -18,7 +15,6 @@ let examples: ExampleSetup;
 let browser: Browser;
 
 beforeAll(async () => {
-  fs.mkdirSync(artifactsDir, { recursive: true });
   [upstream, latchkey] = await Promise.all([startTestServer(), startTestServer()]);
   const registration = await createClient(upstream.services, {
     clientId: 'latchkey', name: 'Latchkey', skipConsent: true, redirectUris: [`${latchkey.issuer}/connections/corp/callback`],
@@ -27,11 +23,7 @@ beforeAll(async () => {
     id: 'corp', name: 'Corp SSO', issuer: upstream.issuer, clientId: registration.clientId, clientSecret: registration.clientSecret!,
   });
   examples = await startExamples(latchkey);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -40,25 +32,11 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-async function openTab() {
-  const context = await browser.newContext({ viewport: viewports.desktop });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console error on ${page.url()}: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`uncaught error on ${page.url()}: ${error.message}`));
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`${response.status()} for ${response.request().method()} ${response.url()}`);
-  });
-  return { page, problems, close: () => context.close() };
-}
-
 describe('signing in with another identity provider in a real browser', () => {
   it('clicks "Continue with Corp SSO", signs in at the upstream and lands in the example app', async () => {
     const person = await upstream.services.accounts.create({ email: 'browser.fed@example.com', password, givenName: 'Bea', familyName: 'Fed', emailVerified: true });
     const [notes] = examples.apps;
-    const { page, problems, close } = await openTab();
+    const { page, problems, close } = await openTab(browser);
     try {
       await page.goto(`${notes.url}/`);
       await page.click('#sign-in');
@@ -96,7 +74,7 @@ describe('signing in with another identity provider in a real browser', () => {
   });
 
   it('shows a readable page with a way back when the person cancels at the upstream', async () => {
-    const { page, problems, close } = await openTab();
+    const { page, problems, close } = await openTab(browser);
     try {
       await page.goto(`${examples.apps[1].url}/`);
       await page.click('#sign-in');

@@ -1,15 +1,11 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExamples, type ExampleSetup } from '../support/examples.js';
 import { createUser } from '../support/fixtures.js';
 import { startTestServer, testMailSettings, type TestServer } from '../support/server.js';
 import { linkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
-import { chromiumPath } from './install-chromium.js';
+import { launchChromium, screenshot, viewports } from '../support/chromium.js';
 
-const artifactsDir = path.resolve('test-artifacts');
-const viewports = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } };
 const newPassword = 'a passphrase chosen in chromium';
 
 let smtp: TestSmtpServer;
@@ -18,15 +14,10 @@ let examples: ExampleSetup;
 let browser: Browser;
 
 beforeAll(async () => {
-  fs.mkdirSync(artifactsDir, { recursive: true });
   smtp = await startSmtpServer();
   server = await startTestServer({ mail: { ...testMailSettings, smtpUrl: smtp.url, registration: 'open' } });
   examples = await startExamples(server);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -34,14 +25,6 @@ afterAll(async () => {
   await server?.close();
   await smtp?.close();
 });
-
-async function screenshot(page: Page, name: string) {
-  for (const [label, viewport] of Object.entries(viewports)) {
-    await page.setViewportSize(viewport);
-    await page.screenshot({ path: path.join(artifactsDir, `${name}-${label}.png`), fullPage: true });
-  }
-  await page.setViewportSize(viewports.desktop);
-}
 
 describe('forgot password in a real browser', () => {
   it('goes from the login page to the mailed link, sets a new password and signs in with it', async () => {

@@ -1,62 +1,25 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExamples, type ExampleSetup } from '../support/examples.js';
 import { createUser, password } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { chromiumPath } from './install-chromium.js';
+import { launchChromium, openTab, screenshot } from '../support/chromium.js';
 
-const artifactsDir = path.resolve('test-artifacts');
-const viewports = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } };
 
 let server: TestServer;
 let examples: ExampleSetup;
 let browser: Browser;
 
 beforeAll(async () => {
-  fs.mkdirSync(artifactsDir, { recursive: true });
   server = await startTestServer();
   examples = await startExamples(server);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    // A fresh temporary profile every launch (playwright's default); nothing phones home.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
   await examples?.close();
   await server?.close();
 });
-
-/**
- * A tab in a fresh browser context (its own cookies) that records every console error, uncaught exception and
- * Content-Security-Policy violation on every page it shows.
- */
-async function openTab(): Promise<{ page: Page; problems: string[]; close(): Promise<void> }> {
-  const context = await browser.newContext({ viewport: viewports.desktop });
-  const problems: string[] = [];
-  await context.exposeBinding('reportCspViolation', ({ page }, violation: string) => {
-    problems.push(`CSP violation on ${page.url()}: ${violation}`);
-  });
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      (window as unknown as { reportCspViolation(v: string): void }).reportCspViolation(`${event.violatedDirective} blocked ${event.blockedURI}`);
-    });
-  });
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console error on ${page.url()}: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`uncaught error on ${page.url()}: ${error.message}`));
-  // The console names no URL for a failed load; this does.
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`${response.status()} for ${response.request().method()} ${response.url()}`);
-  });
-  return { page, problems, close: () => context.close() };
-}
 
 /**
  * What openTab records for a page that is meant to answer 400 (an error page): the failed response and Chromium's
@@ -66,20 +29,11 @@ function badRequestReports(url: string): string[] {
   return [`400 for GET ${url}`, `console error on ${url}: Failed to load resource: the server responded with a status of 400 (Bad Request)`];
 }
 
-/** Saves the current page at phone and desktop widths to test-artifacts/NAME-phone.png and NAME-desktop.png. */
-async function screenshot(page: Page, name: string) {
-  for (const [label, viewport] of Object.entries(viewports)) {
-    await page.setViewportSize(viewport);
-    await page.screenshot({ path: path.join(artifactsDir, `${name}-${label}.png`), fullPage: true });
-  }
-  await page.setViewportSize(viewports.desktop);
-}
-
 describe('single sign-on in a real browser', () => {
   it('signs in on the hosted page, consents, calls the API, gets SSO in the second app and signs out of both', async () => {
     const user = await createUser(server.services, { email: 'browser.user@example.com' });
     const [notes, calendar] = examples.apps;
-    const { page, problems, close } = await openTab();
+    const { page, problems, close } = await openTab(browser);
     try {
       await page.goto(`${notes.url}/`);
       await page.click('#sign-in');
@@ -131,7 +85,7 @@ describe('single sign-on in a real browser', () => {
   });
 
   it('shows Latchkey\'s error page, not a redirect, for an authorization request with an unregistered redirect_uri', async () => {
-    const { page, problems, close } = await openTab();
+    const { page, problems, close } = await openTab(browser);
     try {
       const request = new URL(`${server.issuer}/auth`);
       request.search = new URLSearchParams({
@@ -155,7 +109,7 @@ describe('single sign-on in a real browser', () => {
   });
 
   it('shows Latchkey\'s error page for an interaction id this browser never started', async () => {
-    const { page, problems, close } = await openTab();
+    const { page, problems, close } = await openTab(browser);
     try {
       const unknown = `${server.issuer}/interaction/not-an-interaction`;
       const response = await page.goto(unknown);
@@ -171,7 +125,7 @@ describe('single sign-on in a real browser', () => {
 
   it('shows the error on the login page after a wrong password', async () => {
     const user = await createUser(server.services);
-    const { page, problems, close } = await openTab();
+    const { page, problems, close } = await openTab(browser);
     try {
       await page.goto(`${examples.apps[0].url}/login`);
       await page.fill('#email', user.email);

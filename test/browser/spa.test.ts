@@ -1,10 +1,10 @@
-import { chromium, type Browser, type Request } from 'playwright-core';
+import type { Browser, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../../examples/api/api.js';
 import { startSpa, type RunningSpa } from '../../examples/spa/spa.js';
 import { createUser, password } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { chromiumPath } from './install-chromium.js';
+import { launchChromium } from '../support/chromium.js';
 
 // examples/spa in Chromium: a public client with code + PKCE + DPoP through oauth4webapi (served by the example's
 // own server), tokens in memory, refresh, a call to the example API, logout; CORS allowed for its origin only.
@@ -29,10 +29,7 @@ beforeAll(async () => {
     redirectUris: [`${spaOrigin}/callback`], postLogoutRedirectUris: [`${spaOrigin}/signed-out`],
     grantTypes: ['authorization_code', 'refresh_token'], apis: [{ audience, scopes: ['read'] }],
   });
-  browser = await chromium.launch({
-    executablePath: chromiumPath, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -18,7 +18,7 @@ export type TestServer = RunningServer & { config: Config; dir: string; database
 /** Mail settings of a test server: no SMTP server (mails go to the log) unless a test gives one (test/support/smtp.ts). */
 export const testMailSettings: Config['mail'] = {
   smtpUrl: null, emailFrom: 'Latchkey <login@example.com>', smtpTimeoutMs: 2000, maxAttempts: 5, retryBaseSeconds: 30, retryMaxSeconds: 3600,
-  inviteTtlSeconds: 7 * 86400, passwordResetTtlSeconds: 1800, emailVerificationTtlSeconds: 86400, isPasswordResetEnabled: true,
+  inviteTtlSeconds: 7 * 86400, inviteSignInTtlSeconds: 300, passwordResetTtlSeconds: 1800, emailVerificationTtlSeconds: 86400, isPasswordResetEnabled: true,
   resetsPerAddressPerHour: 3, resetsPerIpPerHour: 1_000_000, registration: 'closed', registrationEmailDomains: [], requireVerifiedEmail: true,
 };
 
@@ -69,7 +69,8 @@ export async function startTestServer(
     // Tests read their own log lines from `options.logDestination`; without one, the server stays quiet.
     logLevel: options.logDestination ? 'info' : 'silent',
     auditRetentionDays: 90,
-    mfa: { policy: 'optional', totpDriftSteps: 1 },
+    mfa: { policy: 'optional', totpDriftSteps: 1, passkeyTimeoutSeconds: 300 },
+    reauthAfterSeconds: 600,
     mail: testMailSettings,
     upstreamTimeoutSeconds: 10,
     upstreamMetadataTtlSeconds: 3600,

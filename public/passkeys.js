@@ -1,0 +1,61 @@
+// Latchkey's passkey ceremonies (docs/mfa.md), served from /assets/passkeys.js next to @simplewebauthn/browser's
+// bundle (window.SimpleWebAuthnBrowser). Each `form[data-passkey]` on the page:
+//   1. asks Latchkey for the ceremony's options (POST data-options with the form's fields, JSON back),
+//   2. runs the ceremony in the browser (create a passkey, or sign with one),
+//   3. puts the browser's answer in the form's `response` field and submits the form; the server checks it.
+// With data-autofill, the field of that id also offers passkeys in the browser's autofill (conditional mediation).
+(() => {
+  'use strict';
+  const webauthn = window.SimpleWebAuthnBrowser;
+  if (!webauthn || !webauthn.browserSupportsWebAuthn()) return;
+
+  function messageOf(problem) {
+    const name = problem && (problem.name || '');
+    const code = problem && problem.code;
+    if (code === 'ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED') return 'This device already holds a passkey for your account.';
+    if (name === 'NotAllowedError' || name === 'AbortError' || code === 'ERROR_CEREMONY_ABORTED') {
+      return 'The passkey request was cancelled or timed out. Try again.';
+    }
+    return (problem && problem.message) || 'The passkey did not work. Try again.';
+  }
+
+  async function optionsFor(form) {
+    const body = new URLSearchParams(new FormData(form));
+    const answer = await fetch(form.dataset.options, { method: 'POST', body, credentials: 'same-origin', headers: { accept: 'application/json' } });
+    const json = await answer.json().catch(() => ({}));
+    if (!answer.ok || !json.options) throw new Error(json.error || 'This page has expired. Reload it and try again.');
+    return json.options;
+  }
+
+  async function run(form, useBrowserAutofill) {
+    const optionsJSON = await optionsFor(form);
+    const answer = form.dataset.passkey === 'register'
+      ? await webauthn.startRegistration({ optionsJSON })
+      : await webauthn.startAuthentication({ optionsJSON, useBrowserAutofill });
+    form.elements.namedItem('response').value = JSON.stringify(answer);
+    HTMLFormElement.prototype.submit.call(form);
+  }
+
+  for (const form of document.querySelectorAll('form[data-passkey]')) {
+    const error = form.querySelector('[data-passkey-error]');
+    form.hidden = false;
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      error.hidden = true;
+      run(form, false).catch((problem) => {
+        error.textContent = messageOf(problem);
+        error.hidden = false;
+      });
+    });
+    const field = form.dataset.autofill && document.getElementById(form.dataset.autofill);
+    if (field) {
+      webauthn.browserSupportsWebAuthnAutofill().then((isSupported) => {
+        if (!isSupported) return;
+        field.setAttribute('autocomplete', 'username webauthn');
+        // Waits quietly for the person to pick a passkey from the field's suggestions; the button or a typed
+        // password cancels it.
+        run(form, true).catch(() => undefined);
+      });
+    }
+  }
+})();
