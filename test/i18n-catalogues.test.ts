@@ -57,7 +57,7 @@ describe('the message catalogues', () => {
   it('have every key the pages and the code name', () => {
     const named = new Set<string>();
     // Audit event types and log events (`type: 'mfa.enrolled'`, `event: 'mail.sent'`) share the shape; they are not messages.
-    const keyShape = /(?<!(?:type|event|kind): )['"]((?:common|login|consent|scope|logout|logged_out|form|error|device|mfa|layout|recovery|mail|federation)\.[a-z_.]+)['"]/g;
+    const keyShape = /(?<!(?:type|event|kind): )['"]((?:common|login|consent|scope|logout|logged_out|form|error|device|mfa|layout|recovery|mail|federation|account)\.[a-z_.]+)['"]/g;
     // The audit trail's list of event names shares the shape of a key.
     const code = files(path.join(root, 'src'), '.ts').filter((file) => !/audit/.test(path.relative(root, file)));
     for (const file of [...views, ...code]) {

@@ -31,7 +31,7 @@ export function createEmailChange(deps: {
       const link = `${deps.issuer()}${confirmPath}?${new URLSearchParams({ token })}`;
       await deps.transactions.run(async (trx) => {
         await accountTokens.replace(tokenHash(token), { purpose: 'email-change', userId: user.id, email, expiresAt: now() + deps.ttlSeconds * 1000, createdAt: now() }, trx);
-        await mail.enqueue({ to: email, subject: 'Confirm your new email address', template: 'email-change', locals: { link, email, oldEmail: user.email } }, trx);
+        await mail.enqueue({ to: email, subject: 'mail.email_change.subject', template: 'email-change', locals: { link, email, oldEmail: user.email } }, trx);
       });
       void deps.audit.record({ type: 'email.change_requested', accountId: user.id, email: user.email, ip, details: { newEmail: email } });
       return email;
@@ -55,7 +55,7 @@ export function createEmailChange(deps: {
         if (!used || !user) return undefined;
         await accounts.changeEmail(user.id, used.email, true, trx);
         await mail.enqueue({
-          to: user.email, subject: 'Your email address was changed', template: 'email-changed', locals: { oldEmail: user.email, newEmail: used.email },
+          to: user.email, subject: 'mail.email_changed.subject', template: 'email-changed', locals: { oldEmail: user.email, newEmail: used.email },
         }, trx);
         return { accountId: user.id, oldEmail: user.email, newEmail: used.email };
       });

@@ -1,13 +1,8 @@
-/** How the account page names each security event it shows (overview.ts's securityEventTypes). */
-export const eventLabels: Record<string, string> = {
-  'sign_in.success': 'Signed in',
-  'sign_in.failure': 'Wrong password entered',
-  'sign_in.locked': 'Sign-in locked after failed attempts',
-  'user.password_changed': 'Password changed',
-  'user.email_changed': 'Email address changed',
-  'email.change_requested': 'Email change requested',
-  'session.ended': 'Session ended',
-  'app.revoked': 'App access revoked',
-  'user.signed_out': 'Signed out everywhere by an administrator',
-  logout: 'Signed out',
-};
+/** The security events the account page names (overview.ts's securityEventTypes), each as `account.event.<type>` in locales/. */
+const labelled = new Set([
+  'sign_in.success', 'sign_in.failure', 'sign_in.locked', 'user.password_changed', 'user.email_changed', 'email.change_requested',
+  'session.ended', 'app.revoked', 'user.signed_out', 'logout',
+]);
+
+/** The catalogue key naming an event, or the event's type itself for one without a name. */
+export const eventLabel = (type: string): string => (labelled.has(type) ? `account.event.${type}` : type);

@@ -1,17 +1,21 @@
 import type { Context } from 'koa';
+import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
-import { eventLabels } from './event-labels.js';
+import { eventLabel } from './event-labels.js';
 import type { AccountOverview } from './overview.js';
 import type { SignedIn } from './signed-in.js';
 
-/** What a POST that worked says on the page it returns to (`?done=`); anything else in the query says nothing. */
+/**
+ * What a POST that worked says on the page it returns to (`?done=`), as a catalogue key; anything else in the query
+ * says nothing.
+ */
 const notices = {
-  names: 'Your name was saved.',
-  password: 'Your password was changed. Your other sessions were signed out.',
-  'email-sent': 'We sent a link to your new address. Your email changes once you open it.',
-  'session-ended': 'The session was ended.',
-  'sessions-ended': 'All your other sessions were ended.',
-  'app-revoked': 'The app no longer has access to your account.',
+  names: 'account.notice.names',
+  password: 'account.notice.password',
+  'email-sent': 'account.notice.email_sent',
+  'session-ended': 'account.notice.session_ended',
+  'sessions-ended': 'account.notice.sessions_ended',
+  'app-revoked': 'account.notice.app_revoked',
 };
 export type Notice = keyof typeof notices;
 
@@ -24,7 +28,7 @@ export function accountPage(deps: { overview: AccountOverview; views: Views; rea
   const needsReauth = (person: SignedIn) => deps.now() - person.signedInAt > deps.reauthAfterSeconds * 1000;
   return {
     needsReauth,
-    async render(ctx: Context, person: SignedIn, options: { status?: number; notice?: Notice; error?: { form: string; message: string } } = {}) {
+    async render(ctx: Context, person: SignedIn, options: { status?: number; notice?: Notice; error?: { form: string; message: string | Message } } = {}) {
       const { user } = person;
       const [sessions, apps, events] = await Promise.all([
         overview.sessions(user.id, person.sessionUid), overview.apps(user.id), overview.events(user.id, user.email),
@@ -32,7 +36,7 @@ export function accountPage(deps: { overview: AccountOverview; views: Views; rea
       ctx.status = options.status ?? 200;
       ctx.type = 'html';
       ctx.body = deps.views.render('account', {
-        title: 'Your account',
+        title: 'account.heading',
         user,
         csrf: person.csrf,
         notice: options.notice && Object.hasOwn(notices, options.notice) ? notices[options.notice] : undefined,
@@ -40,7 +44,7 @@ export function accountPage(deps: { overview: AccountOverview; views: Views; rea
         needsReauth: needsReauth(person),
         sessions,
         apps,
-        events: events.map((event) => ({ ...event, label: eventLabels[event.type] ?? event.type })),
+        events: events.map((event) => ({ ...event, label: eventLabel(event.type) })),
         time,
       });
     },

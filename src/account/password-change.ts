@@ -28,7 +28,7 @@ export function createPasswordChange(deps: {
     const reserved = await throttle.reserve(user.email, ip);
     if ('lock' in reserved) {
       void audit.record({ ...who, type: 'sign_in.throttled', details: { during: 'account', scope: reserved.lock.scope } });
-      return { message: 'Too many attempts, try again later.', status: 429, retryAfterSeconds: reserved.lock.retryAfterSeconds };
+      return { message: 'account.password.too_many', status: 429, retryAfterSeconds: reserved.lock.retryAfterSeconds };
     }
     let matched: User | undefined;
     try {
@@ -36,13 +36,13 @@ export function createPasswordChange(deps: {
     } catch (error) {
       await reserved.attempt.abandoned().catch(() => undefined);
       if (!(error instanceof HashingBusyError)) throw error;
-      return { message: 'Latchkey is busy right now. Try again in a few seconds.', status: 503, retryAfterSeconds: 5 };
+      return { message: 'login.busy', status: 503, retryAfterSeconds: 5 };
     }
     if (matched?.id !== user.id) {
       const lock = await reserved.attempt.failed();
       void audit.record({ ...who, type: 'sign_in.failure' });
-      if (lock) return { message: 'Too many attempts, try again later.', status: 429, retryAfterSeconds: lock.retryAfterSeconds };
-      return { message: 'Your current password is not correct.', status: 400 };
+      if (lock) return { message: 'account.password.too_many', status: 429, retryAfterSeconds: lock.retryAfterSeconds };
+      return { message: 'account.password.wrong', status: 400 };
     }
     await reserved.attempt.succeeded();
     return undefined;
@@ -67,7 +67,7 @@ export function createPasswordChange(deps: {
       const renewedAt = await session.renew();
       await deps.transactions.run(async (trx) => {
         await accounts.setOwnPassword(user.id, passwords.next, renewedAt, trx);
-        await deps.mail.enqueue({ to: user.email, subject: 'Your password was changed', template: 'account-password-changed', locals: { email: user.email } }, trx);
+        await deps.mail.enqueue({ to: user.email, subject: 'mail.password_changed.subject', template: 'account-password-changed', locals: { email: user.email } }, trx);
       });
       const { sessionsEnded } = await deps.sessions.endOthers(user.id, session.uid);
       void audit.record({ type: 'user.password_changed', accountId: user.id, email: user.email, ip, details: { actor: 'account page', sessionsEnded } });

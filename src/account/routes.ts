@@ -32,7 +32,7 @@ export function createAccountRoutes(deps: Deps) {
       return undefined;
     }
     if (ctx.method === 'POST' && !guard.isValidCsrf(person, formField(ctx, 'csrf'))) {
-      throw new BadFormError('The form has expired or did not come from this site. Go back, reload the page and try again.');
+      throw new BadFormError('recovery.form_expired');
     }
     return person;
   }
@@ -65,7 +65,7 @@ export function createAccountRoutes(deps: Deps) {
     if (typeof ctx.query.error === 'string') {
       ctx.status = 400;
       ctx.type = 'html';
-      ctx.body = views.render('error', { title: 'Not signed in', message: 'You did not sign in.', link: `${provider.issuer}/account` });
+      ctx.body = views.render('error', { title: 'account.not_signed_in.heading', message: 'account.not_signed_in.message', link: `${provider.issuer}/account` });
       return;
     }
     ctx.status = 303;
@@ -84,7 +84,7 @@ export function createAccountRoutes(deps: Deps) {
     if (!person) return;
     const next = formField(ctx, 'new_password') ?? '';
     if (next !== formField(ctx, 'confirm_password')) {
-      await page.render(ctx, person, { status: 400, error: { form: 'password', message: 'The new passwords do not match.' } });
+      await page.render(ctx, person, { status: 400, error: { form: 'password', message: 'account.password.mismatch' } });
       return;
     }
     await orShow(ctx, person, 'password', async () => {
@@ -115,7 +115,7 @@ export function createAccountRoutes(deps: Deps) {
     const person = await signedIn(ctx);
     if (!person) return;
     const ended = await account.selfService.endSession(person, formField(ctx, 'session') ?? '', ctx.ip);
-    if (!ended) throw new BadFormError('That session is not one of yours, or it has ended already.');
+    if (!ended) throw new BadFormError('account.sessions.not_yours');
     done(ctx, 'session-ended');
   });
 
@@ -130,7 +130,7 @@ export function createAccountRoutes(deps: Deps) {
     const person = await signedIn(ctx);
     if (!person) return;
     const revoked = await account.selfService.revokeApp(person, formField(ctx, 'client') ?? '', ctx.ip);
-    if (!revoked) throw new BadFormError('You have not given that app access.');
+    if (!revoked) throw new BadFormError('account.apps.not_granted');
     done(ctx, 'app-revoked');
   });
 
@@ -139,15 +139,15 @@ export function createAccountRoutes(deps: Deps) {
   router.get(confirmPath.slice('/account'.length), async (ctx) => {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
     const pending = await account.emailChange.pending(token);
-    if (!pending) throw new BadFormError('This link has expired or has been used already. Change your email again from your account page.');
+    if (!pending) throw new BadFormError('account.email_confirm.expired');
     ctx.type = 'html';
-    ctx.body = views.render('account-email-confirm', { title: 'Confirm your new email', token, ...pending });
+    ctx.body = views.render('account-email-confirm', { title: 'account.email_confirm.heading', token, ...pending });
   });
   router.post(confirmPath.slice('/account'.length), async (ctx) => {
     const changed = await account.emailChange.confirm(formField(ctx, 'token') ?? '', ctx.ip);
-    if (!changed) throw new BadFormError('This link has expired or has been used already. Change your email again from your account page.');
+    if (!changed) throw new BadFormError('account.email_confirm.expired');
     ctx.type = 'html';
-    ctx.body = views.render('account-email-confirm', { title: 'Email changed', ...changed, isDone: true });
+    ctx.body = views.render('account-email-confirm', { title: 'account.email_changed.heading', ...changed, isDone: true });
   });
 
   return router.routes();
