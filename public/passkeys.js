@@ -9,21 +9,20 @@
   const webauthn = window.SimpleWebAuthnBrowser;
   if (!webauthn || !webauthn.browserSupportsWebAuthn()) return;
 
-  function messageOf(problem) {
+  // The page puts these messages on the form in the reader's language (views/mfa/passkey-form.pug).
+  function messageOf(problem, form) {
     const name = problem && (problem.name || '');
     const code = problem && problem.code;
-    if (code === 'ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED') return 'This device already holds a passkey for your account.';
-    if (name === 'NotAllowedError' || name === 'AbortError' || code === 'ERROR_CEREMONY_ABORTED') {
-      return 'The passkey request was cancelled or timed out. Try again.';
-    }
-    return (problem && problem.message) || 'The passkey did not work. Try again.';
+    if (code === 'ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED') return form.dataset.msgDuplicate;
+    if (name === 'NotAllowedError' || name === 'AbortError' || code === 'ERROR_CEREMONY_ABORTED') return form.dataset.msgCancelled;
+    return (problem && problem.fromLatchkey && problem.message) || form.dataset.msgFailed;
   }
 
   async function optionsFor(form) {
     const body = new URLSearchParams(new FormData(form));
     const answer = await fetch(form.dataset.options, { method: 'POST', body, credentials: 'same-origin', headers: { accept: 'application/json' } });
     const json = await answer.json().catch(() => ({}));
-    if (!answer.ok || !json.options) throw new Error(json.error || 'This page has expired. Reload it and try again.');
+    if (!answer.ok || !json.options) throw Object.assign(new Error(json.error || form.dataset.msgExpired), { fromLatchkey: true });
     return json.options;
   }
 
@@ -43,7 +42,7 @@
       event.preventDefault();
       error.hidden = true;
       run(form, false).catch((problem) => {
-        error.textContent = messageOf(problem);
+        error.textContent = messageOf(problem, form);
         error.hidden = false;
       });
     });

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import pug from 'pug';
+import type { Message } from './i18n/catalogues.js';
 import type { Languages } from './i18n/languages.js';
 
 export type Views = {
@@ -8,6 +9,8 @@ export type Views = {
    * (`ui_locales`, then Accept-Language; docs/translations.md), else English.
    */
   render(name: string, locals: Record<string, unknown>): string;
+  /** A message in the same language, for the few answers a page's script shows (JSON for public/passkeys.js). */
+  translate(message: string | Message): string;
 };
 
 const viewsDir = fileURLToPath(new URL('../views/', import.meta.url));
@@ -34,5 +37,6 @@ export function createViews(languages: Languages, globals: Record<string, unknow
       }
       return template({ ...globals, ...locals, t, lang: t.language });
     },
+    translate: (message) => languages.translator(languages.current())(message),
   };
 }

@@ -20,6 +20,7 @@ type AccountPage = {
   overview(ctx: Context, signedIn: SignedIn, notice?: Notice, status?: number): Promise<void>;
   isLastNeededFactor(accountId: string): Promise<boolean>;
   showRecoveryCodes(ctx: Context, codes: string[]): void;
+  translate(message: string | Message): string;
 };
 
 /** Why a factor cannot be removed: the last one while MFA=required. */
@@ -40,7 +41,7 @@ export function mountAccountPasskeys(router: Router, page: AccountPage) {
     const problem = await page.passwordProblem(ctx, signedIn.user);
     if (problem) {
       ctx.status = problem.status;
-      ctx.body = { error: problem.error };
+      ctx.body = { error: page.translate(problem.error) };
       return;
     }
     ctx.body = { options: await passkeys.registrationOptions(signedIn.user, signedIn.sessionUid) };

@@ -166,7 +166,8 @@ export function createAccountSecurityRoutes(deps: Deps) {
   if (deps.passkeys) {
     mountAccountPasskeys(router, {
       passkeys: deps.passkeys, secondFactors, audit, requireSignedIn, passwordProblem, overview, isLastNeededFactor,
-      showRecoveryCodes: (ctx, codes) => page(ctx, 'mfa/recovery-codes', { title: 'Your recovery codes', codes }),
+      showRecoveryCodes: (ctx, codes) => page(ctx, 'mfa/recovery-codes', { title: 'mfa.codes.heading', codes }),
+      translate: views.translate,
     });
   }
   return router.routes();
