@@ -124,6 +124,21 @@ describe('hosted pages in the reader\'s language', () => {
     expect(textOf(cancelled.html, 'h1')).toBe('Anmeldung abgebrochen');
   });
 
+  it('shows a German browser its account page and the sign-in security page in German', async () => {
+    const browser = createBrowser({ headers: { 'accept-language': 'de' } });
+    const login = await startSignIn(browser);
+    await browser.submit(login, 'form[action$="/login"]', { email, password });
+    const account = await browser.follow(`${server.issuer}/account`);
+    expect(account.status).toBe(200);
+    expect(languageOf(account.html)).toBe('de');
+    expect(textOf(account.html, 'h1')).toBe('Ihr Konto');
+    expect(textOf(account.html, '#password h2')).toBe('Passwort');
+    expect(account.html).toContain('Anwendungen mit Zugriff');
+    const security = await browser.follow(`${server.issuer}/account/security`);
+    expect(textOf(security.html, 'h1')).toBe('Anmeldesicherheit');
+    expect(security.html).toContain('Authenticator-App einrichten');
+  });
+
   it('lets ui_locales=de beat Accept-Language: en, on the interaction pages and on an error of the authorization request', async () => {
     const browser = createBrowser({ headers: { 'accept-language': 'en' } });
     const login = await startSignIn(browser, { ui_locales: 'fr-CA de' });
