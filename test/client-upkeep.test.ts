@@ -57,7 +57,7 @@ describe('clients update', () => {
       [['--redirect-uri', 'http://shop.example.com/cb'], 'must use https'],
       [['--add-redirect-uri', 'com.example.shop:/cb'], 'only a native app'],
       [['--grant-types', 'client_credentials'], 'public client cannot use client_credentials'],
-      [['--grant-types', 'refresh_token'], 'needs the authorization_code grant'],
+      [['--grant-types', 'refresh_token'], 'the refresh_token grant needs the authorization_code'],
       [['--application-type', 'native', '--web-origin', 'https://shop.example.com'], 'web origins are for browser apps'],
       [['--web-origin', 'https://shop.example.com/path'], 'must be an origin alone'],
       [['--web-origin', 'http://shop.example.com'], 'must use https'],
