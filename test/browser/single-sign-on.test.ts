@@ -98,7 +98,8 @@ describe('single sign-on in a real browser', () => {
       expect(response!.status()).toBe(400);
       expect(page.url()).toBe(request.href);
       expect(await page.locator('h1').textContent()).toBe('Something went wrong');
-      expect(await page.locator('p.error[role="alert"]').textContent()).toContain('redirect_uri');
+      expect(await page.locator('p.error[role="alert"]').textContent()).toContain('an address it has not registered');
+      expect(await page.locator('.description').textContent()).toContain('redirect_uri');
       expect(await page.locator('p.detail code').textContent()).toBe('invalid_redirect_uri');
       await screenshot(page, 'error');
       await page.waitForLoadState('networkidle');
