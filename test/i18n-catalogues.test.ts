@@ -92,8 +92,9 @@ describe('the pages', () => {
     // A plain-text mail (`.txt.pug`) is not HTML: it prints its values as they are.
     for (const file of views.filter((name) => !name.endsWith('.txt.pug'))) {
       for (const node of nodesOf(file)) {
-        const unescaped = (node.type === 'Code' && node.buffer && node.mustEscape === false) || node.type === 'InterpolatedTag';
-        if (node.type === 'Code' && unescaped && /\bt(\.parts)?\(/.test(String(node.val))) problems.push(`${file}:${node.line} ${String(node.val)}`);
+        // Markup Latchkey builds itself is the only HTML printed as it is: the QR code's SVG and oidc-provider's logout form.
+        const isUnescaped = node.type === 'Code' && node.buffer && node.mustEscape === false;
+        if (isUnescaped && !['qrSvg', 'form'].includes(String(node.val).trim())) problems.push(`${file}:${node.line} ${String(node.val)}`);
         for (const attribute of node.attrs ?? []) {
           if (attribute.mustEscape === false && /\bt\(/.test(String(attribute.val))) problems.push(`${file}:${node.line} ${attribute.name}`);
         }
