@@ -151,6 +151,14 @@ describe('hosted pages in the reader\'s language', () => {
     const refused = await browser.follow(`${server.issuer}/auth?client_id=nobody&response_type=code&scope=openid&ui_locales=de`);
     expect(textOf(refused.html, 'h1')).toBe('Etwas ist schiefgegangen');
 
+    // RP-Initiated Logout 1.0 §2 takes ui_locales too: the logout page of a signed-in English browser in German.
+    const signedIn = createBrowser({ headers: { 'accept-language': 'en' } });
+    const consent = await signedIn.submit(await startSignIn(signedIn), 'form[action$="/login"]', { email, password });
+    await signedIn.submit(consent, 'form[action$="/confirm"]', {}, redirectUri);
+    const logout = await signedIn.follow(`${server.issuer}/session/end?ui_locales=de`);
+    expect(textOf(logout.html, 'h1')).toBe('Abmelden');
+    expect(logout.html).toContain('Ja, abmelden');
+
     // ui_locales=en beats a German browser.
     const english = await startSignIn(createBrowser({ headers: { 'accept-language': 'de' } }), { ui_locales: 'en' });
     expect(textOf(english.html, 'h1')).toBe('Sign in');
