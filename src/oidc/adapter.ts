@@ -1,7 +1,31 @@
-import { errors, type Adapter } from 'oidc-provider';
+import Provider, { errors, type Adapter } from 'oidc-provider';
 import type { Clients } from '../registry/clients.js';
-import type { OidcPayloadStore } from '../store/oidc-payloads.js';
+import type { OidcPayloadStore, StoredPayload } from '../store/oidc-payloads.js';
 import { clientMetadata } from './client-metadata.js';
+
+/**
+ * The grant and session read in the same statement as an access token, for the Grant.find and Session.findByUid that
+ * the same request makes right after (userinfo, introspection): three lookups in one trip to the database. Held on
+ * the request's context (oidc-provider's `Provider.ctx`), each row answers one lookup of that request only and is
+ * then forgotten; any write through the adapter during the request forgets them all. Nothing outlives the request,
+ * so a grant revoked or a session ended is refused by the next request as before.
+ */
+const readWithToken = new WeakMap<object, Map<string, StoredPayload | undefined>>();
+const relatedKey = (model: string, column: 'id' | 'uid', value: string) => `${model}\n${column}\n${value}`;
+
+/** The row read with this request's token for this lookup, once; `undefined` when none was read. */
+function takeReadWithToken(model: string, column: 'id' | 'uid', value: string): { stored: StoredPayload | undefined } | undefined {
+  const rows = Provider.ctx && readWithToken.get(Provider.ctx);
+  const key = relatedKey(model, column, value);
+  if (!rows?.has(key)) return undefined;
+  const stored = rows.get(key);
+  rows.delete(key);
+  return { stored };
+}
+
+function forgetReadWithToken(): void {
+  if (Provider.ctx) readWithToken.delete(Provider.ctx);
+}
 
 /** Clients are managed by the CLI in their own table; the provider only reads them. */
 function createClientAdapter(clients: Clients): Adapter {
@@ -35,6 +59,7 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
 
   return {
     async upsert(id, payload, expiresIn) {
+      forgetReadWithToken();
       await payloads.upsert({
         model,
         id,
@@ -48,10 +73,20 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
       });
     },
     async find(id) {
-      return withConsumed(await payloads.find(model, id, now()));
+      if (model !== 'AccessToken') return withConsumed((takeReadWithToken(model, 'id', id) ?? { stored: await payloads.find(model, id, now()) }).stored);
+      const found = await payloads.findWithRelated(model, id, now());
+      if (!found) return undefined;
+      const { grantId, sessionUid } = found.token.payload;
+      if (Provider.ctx) {
+        const rows = new Map<string, StoredPayload | undefined>();
+        if (typeof grantId === 'string') rows.set(relatedKey('Grant', 'id', grantId), found.grant);
+        if (typeof sessionUid === 'string') rows.set(relatedKey('Session', 'uid', sessionUid), found.session);
+        readWithToken.set(Provider.ctx, rows);
+      }
+      return withConsumed(found.token);
     },
     async findByUid(uid) {
-      return withConsumed(await payloads.findByUid(model, uid, now()));
+      return withConsumed((takeReadWithToken(model, 'uid', uid) ?? { stored: await payloads.findByUid(model, uid, now()) }).stored);
     },
     async findByUserCode(userCode) {
       return withConsumed(await payloads.findByUserCode(model, userCode, now()));
@@ -62,15 +97,18 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
      * §4.14.2): the whole grant is revoked and the request fails with invalid_grant. No grace window.
      */
     async consume(id) {
+      forgetReadWithToken();
       const result = await payloads.consume(model, id, now());
       if (result.won) return;
       if (result.grantId) await payloads.deleteGrant(result.grantId);
       throw replayError(model);
     },
     async destroy(id) {
+      forgetReadWithToken();
       await payloads.delete(model, id);
     },
     async revokeByGrantId(grantId) {
+      forgetReadWithToken();
       await payloads.deleteByGrantId(model, grantId);
     },
   };
