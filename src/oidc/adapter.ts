@@ -3,9 +3,12 @@ import type { Clients } from '../registry/clients.js';
 import type { OidcPayloadStore, StoredPayload } from '../store/oidc-payloads.js';
 import { clientMetadata } from './client-metadata.js';
 
+/** The tokens whose requests look up their grant and session next: userinfo, introspection, refresh, code exchange. */
+const readsRelated = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode']);
+
 /**
- * The grant and session read in the same statement as an access token, for the Grant.find and Session.findByUid that
- * the same request makes right after (userinfo, introspection): three lookups in one trip to the database. Held on
+ * The grant and session read in the same statement as a token, for the Grant.find and Session.findByUid that the
+ * same request makes right after: three lookups in one trip to the database. Held on
  * the request's context (oidc-provider's `Provider.ctx`), each row answers one lookup of that request only and is
  * then forgotten; any write through the adapter during the request forgets them all. Nothing outlives the request,
  * so a grant revoked or a session ended is refused by the next request as before.
@@ -73,7 +76,7 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
       });
     },
     async find(id) {
-      if (model !== 'AccessToken') return withConsumed((takeReadWithToken(model, 'id', id) ?? { stored: await payloads.find(model, id, now()) }).stored);
+      if (!readsRelated.has(model)) return withConsumed((takeReadWithToken(model, 'id', id) ?? { stored: await payloads.find(model, id, now()) }).stored);
       const found = await payloads.findWithRelated(model, id, now());
       if (!found) return undefined;
       const { grantId, sessionUid } = found.token.payload;
