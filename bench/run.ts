@@ -7,7 +7,7 @@ import { measureArgon2, measureDocumentServer, measureOidcProviderAlone, measure
 import { startInstances, type Plan } from './instances.js';
 import { sampleTree } from './process-stats.js';
 import { isMeasured, renderMarkdown, type BenchReport, type Ceilings, type RunResult } from './report.js';
-import { prepare, runDocumentScenarios, runScenarios, type CeilingName, type Timing } from './scenarios.js';
+import { isWanted, prepare, runDocumentScenarios, runScenarios, type CeilingName, type Timing } from './scenarios.js';
 import { captureDocuments, type StaticDocument } from './static-documents.js';
 import { checkTargets } from './targets.js';
 
@@ -61,7 +61,7 @@ const plans: Plan[] = [];
 if (databases.includes('sqlite')) {
   for (const workers of workerCounts) {
     plans.push({ label: `SQLite, WORKERS=${workers}`, database: 'sqlite', workers, instances: 1, isProduction: true, documentsOnly: false });
-    const wantsDocuments = !timing.only || ['discovery', 'jwks'].some((name) => name.includes(timing.only!));
+    const wantsDocuments = ['discovery', 'jwks'].some((name) => isWanted(timing.only, name));
     if (workers === 1 && wantsDocuments) plans.push({ label: 'SQLite, WORKERS=1, `npm start` without NODE_ENV', database: 'sqlite', workers, instances: 1, isProduction: false, documentsOnly: true });
   }
 }

@@ -8,7 +8,7 @@ export type Timing = {
   durationSeconds: number;
   connections: number;
   signInConcurrency: number;
-  /** Runs only the scenarios whose name contains this text (profiling one path). */
+  /** Runs only the scenarios whose name contains this text, or one of these comma-separated texts (profiling one path). */
   only?: string;
 };
 
@@ -27,6 +27,11 @@ export type ScenarioResult = LoadResult & {
 };
 
 /** A scenario whose capability is not built yet: reported, so it is not forgotten, and measured once it is. */
+/** Whether `--only` (a text, or comma-separated texts, any of which the name contains) leaves this scenario in. */
+export function isWanted(only: string | undefined, name: string): boolean {
+  return !only || only.split(',').some((text) => name.includes(text));
+}
+
 export type PendingScenario = { name: string; pending: string };
 
 /**
@@ -110,7 +115,7 @@ export async function runDocumentScenarios(target: Target, timing: Timing, log: 
   const results: ScenarioResult[] = [];
   const documents = [['discovery', '/.well-known/openid-configuration', 'httpDiscovery', 'koaDiscovery'], ['jwks', '/.well-known/jwks.json', 'httpJwks', 'koaJwks']] as const;
   for (const [name, path, physical, koa] of documents) {
-    if (timing.only && !name.includes(timing.only)) continue;
+    if (!isWanted(timing.only, name)) continue;
     const result = await warmThenMeasure(timing, { url: `${target.origin}${path}`, connections: timing.connections, pid: target.pids });
     results.push({ name, ceilings: [physical, koa], ceilingOpsPerRequest: 1, ...result });
     log(`  ${name}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latencyP99Ms} ms, ${result.failures} failures`);
@@ -124,7 +129,7 @@ export async function runScenarios(fixture: Fixture, timing: Timing, log: (line:
   const results: Array<ScenarioResult | PendingScenario> = await runDocumentScenarios(fixture.target, timing, log);
   /** Runs one scenario unless --only leaves it out. */
   async function scenario(name: string, ceiling: CeilingName, ceilingOpsPerRequest: number, measure: () => Promise<LoadResult>) {
-    if (timing.only && !name.includes(timing.only)) return;
+    if (!isWanted(timing.only, name)) return;
     const result = await measure();
     results.push({ name, ceilings: [ceiling], ceilingOpsPerRequest, ...result });
     log(`  ${name}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latencyP99Ms} ms, ${result.failures} failures`);
@@ -211,7 +216,7 @@ export async function runScenarios(fixture: Fixture, timing: Timing, log: (line:
     await measureSignIns(fixture, { ...timing, durationSeconds: timing.warmupSeconds });
     return measureSignIns(fixture, timing);
   });
-  results.push(...pendingSignIns.filter((pending) => !timing.only || pending.name.includes(timing.only)));
+  results.push(...pendingSignIns.filter((pending) => isWanted(timing.only, pending.name)));
   return results;
 }
 

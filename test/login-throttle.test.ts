@@ -256,6 +256,49 @@ describe('the throttle on the shared counter store', () => {
     expect(await second.count('shared', time + minute)).toBe(1);
   });
 
+  it('reserves under the rule of the level it reads in the same statement, exactly as a reservation under that rule alone', async () => {
+    const counters = await instance();
+    const rules = [{ limit: 2, windowMs: minute, lockMs: 5_000 }, { limit: 1, windowMs: 7_000, lockMs: 7_000 }, { limit: 1, windowMs: 9_000, lockMs: 9_000 }];
+    for (const level of [0, 1, 2, 5]) {
+      const [merged, alone, levelKey] = [`merged-${level}`, `alone-${level}`, `level-${level}`];
+      for (let i = 0; i < level; i++) await counters.increment(levelKey, minute, time);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const expected = await counters.reserve(alone, rules[Math.min(level, rules.length - 1)], time);
+        const got = await counters.reserveByLevel(merged, levelKey, rules, time);
+        expect(got).toEqual(expected.isWithin ? { ...expected, level } : expected);
+      }
+    }
+    // A level whose window has ended counts as none.
+    expect(await counters.reserveByLevel('merged-later', 'level-5', rules, time + minute)).toMatchObject({ isWithin: true, level: 0, endsAt: time + 2 * minute });
+  });
+
+  it('runs one statement for the pair (its lock level and its reservation) and one per other counter', async () => {
+    await migrateDatabase(database.url);
+    const db = openDatabase(database.url);
+    opened.push(db);
+    let statements = 0;
+    const { rows, run } = db.statements;
+    db.statements.rows = (sql, bindings) => (statements += 1, rows(sql, bindings));
+    db.statements.run = (sql, bindings) => (statements += 1, run(sql, bindings));
+    const throttle = throttleOn(createCounterStore(db));
+    const reserved = await throttle.reserve('counted@example.com', '192.0.2.60');
+    expect(statements).toBe(5);
+    if (!('attempt' in reserved)) throw new Error('the attempt was refused');
+    statements = 0;
+    await reserved.attempt.succeeded();
+    expect(statements).toBe(2);
+  });
+
+  it('allows one attempt after the first lock when the first lock is already the longest', async () => {
+    const throttle = createLoginThrottle({ counters: await instance(), settings: { ...settings, lockMaxSeconds: 60 }, now: () => time });
+    const [email, ip] = ['flat@example.com', '192.0.2.61'];
+    for (let i = 0; i < 2; i++) expect(await fail(throttle, email, ip)).toBeUndefined();
+    expect(await fail(throttle, email, ip)).toEqual({ scope: 'pair', retryAfterSeconds: 60 });
+    time += minute;
+    expect(await fail(throttle, email, ip)).toEqual({ scope: 'pair', retryAfterSeconds: 60 });
+    expect(await throttle.reserve(email, ip)).toEqual({ lock: { scope: 'pair', retryAfterSeconds: 60 } });
+  });
+
   it('shares the pair between instances: failures recorded by one lock the pair at the other', async () => {
     const [first, second] = [throttleOn(await instance()), throttleOn(await instance())];
     expect(await fail(first, 'shared@example.com', '192.0.2.1')).toBeUndefined();

@@ -74,6 +74,39 @@ describe('oidc payload store', () => {
     ]);
   });
 
+  it('finds a token with its grant and session in one statement, exactly as the separate lookups find them', async () => {
+    const token = (id: string, payload: Record<string, unknown>, expiresAt = now + 60_000) =>
+      payloads.upsert({ model: 'AccessToken', id, payload: { jti: id, ...payload }, grantId: payload.grantId as string | undefined, expiresAt });
+    await put('Grant', 'rel-grant');
+    await put('Grant', 'rel-old-grant', { expiresAt: now - 1 });
+    await put('Session', 'rel-session', { uid: 'rel-uid' });
+    await put('Session', 'rel-old-session', { uid: 'rel-old-uid', expiresAt: now - 1 });
+    await payloads.consume('Grant', 'rel-grant', now - 5_000);
+    await token('rel-both', { grantId: 'rel-grant', sessionUid: 'rel-uid' });
+    await token('rel-none', {});
+    await token('rel-gone', { grantId: 'rel-missing', sessionUid: 'rel-missing' });
+    await token('rel-stale', { grantId: 'rel-old-grant', sessionUid: 'rel-old-uid' });
+    await token('rel-expired', { grantId: 'rel-grant', sessionUid: 'rel-uid' }, now - 1);
+    await payloads.consume('AccessToken', 'rel-both', now - 1_000);
+    const ids = ['rel-both', 'rel-none', 'rel-gone', 'rel-stale', 'rel-expired', 'rel-absent', 'rel-grant'];
+    const separately = async (id: string) => {
+      const found = await payloads.find('AccessToken', id, now);
+      if (!found) return undefined;
+      const { grantId, sessionUid } = found.payload as { grantId?: string; sessionUid?: string };
+      return {
+        token: found,
+        grant: grantId === undefined ? undefined : await payloads.find('Grant', grantId, now),
+        session: sessionUid === undefined ? undefined : await payloads.findByUid('Session', sessionUid, now),
+      };
+    };
+    const expected = await Promise.all(ids.map(separately));
+    expect(expected[0]).toMatchObject({ token: { consumedAt: now - 1_000 }, grant: { consumedAt: now - 5_000 }, session: { payload: { jti: 'rel-session' } } });
+    expect(expected.slice(4).every((found) => found === undefined)).toBe(true);
+    // One at a time and all at once (SQLite looks up keys asked for in the same turn together).
+    for (const id of ids) expect(await payloads.findWithRelated('AccessToken', id, now)).toEqual(expected[ids.indexOf(id)]);
+    expect(await Promise.all(ids.map((id) => payloads.findWithRelated('AccessToken', id, now)))).toEqual(expected);
+  });
+
   it('replaces a payload on upsert', async () => {
     await put('Grant', 'g-up');
     await payloads.upsert({ model: 'Grant', id: 'g-up', payload: { jti: 'g-up', version: 2 }, expiresAt: now + 60_000 });

@@ -54,6 +54,15 @@ export function createLoginThrottle(deps: { counters: CounterStore; settings: Lo
 
   /** The k-th lock of a pair (k = 0 first): lockSeconds, doubled each time, at most lockMaxSeconds. */
   const lockMs = (level: number) => Math.min(settings.lockSeconds * 2 ** Math.min(level, 30), settings.lockMaxSeconds) * 1000;
+  /**
+   * The pair's rule at each lock level, up to the first at the longest lock (which applies to every level above):
+   * no lock yet, pairMaxFailures failures in a day; after k locks, one attempt per lockMs(k), whose failure locks.
+   */
+  const pairRules: CounterRule[] = [{ limit: settings.pairMaxFailures, windowMs: dayMs, lockMs: lockMs(0) }];
+  for (let level = 1; level <= 31; level += 1) {
+    pairRules.push({ limit: 1, windowMs: lockMs(level), lockMs: lockMs(level) });
+    if (lockMs(level) >= settings.lockMaxSeconds * 1000) break;
+  }
 
   function keys(email: string, ip: string) {
     const account = keyOf('account', normalizeEmail(email));
@@ -86,15 +95,13 @@ export function createLoginThrottle(deps: { counters: CounterStore; settings: Lo
     async reserve(email: string, ip: string): Promise<{ attempt: Attempt } | { lock: Lock }> {
       const key = keys(email, ip);
       const at = now();
-      // How many locks the pair has had today decides how many attempts its window holds and how long it locks.
-      // It is read, not reserved: it only picks the rule, while the window's count itself stays atomic (attempts
-      // racing a level change may get the previous, shorter lock length, never an extra attempt).
-      const level = await counters.count(key.pairLocks, at);
-      const pairRule: CounterRule = level === 0
-        ? { limit: settings.pairMaxFailures, windowMs: dayMs, lockMs: lockMs(0) }
-        : { limit: 1, windowMs: lockMs(level), lockMs: lockMs(level) };
+      // How many locks the pair has had today picks its rule; it is read in the same statement as the pair's
+      // reservation, while the window's count itself stays atomic (attempts racing a level change may get the
+      // previous, shorter lock length, never an extra attempt).
+      const pair = await counters.reserveByLevel(key.pair, key.pairLocks, pairRules, at);
+      if (!pair.isWithin) return { lock: toLock('pair', pair.endsAt, at) };
+      const pairCounter: Counter = { scope: 'pair', key: key.pair, rule: pairRules[Math.min(pair.level, pairRules.length - 1)], isFailureCount: true };
       const stages: Counter[][] = [
-        [{ scope: 'pair', key: key.pair, rule: pairRule, isFailureCount: true }],
         [
           { scope: 'ip', key: key.ip, rule: { limit: settings.ipMaxFailuresPerDay, windowMs: dayMs }, isFailureCount: true },
           { scope: 'ip-attempts', key: key.ipAttempts, rule: { limit: settings.ipMaxAttemptsPerMinute, windowMs: minuteMs }, isFailureCount: false },
@@ -104,7 +111,7 @@ export function createLoginThrottle(deps: { counters: CounterStore; settings: Lo
           { scope: 'account-attempts', key: key.accountAttempts, rule: { limit: settings.accountMaxAttemptsPerMinute, windowMs: minuteMs }, isFailureCount: false },
         ],
       ];
-      const taken: Taken[] = [];
+      const taken: Taken[] = [{ counter: pairCounter, reservation: pair }];
       for (const stage of stages) {
         const lock = await reserveStage(stage, taken, at);
         if (lock) return { lock };

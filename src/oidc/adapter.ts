@@ -1,9 +1,45 @@
-import { errors, type Adapter } from 'oidc-provider';
+import Provider, { errors, type Adapter } from 'oidc-provider';
 import type { Clients } from '../registry/clients.js';
 import type { DynamicClients } from '../registration/dynamic-clients.js';
 import { UserFacingError } from '../user-facing-error.js';
-import type { OidcPayloadStore } from '../store/oidc-payloads.js';
+import type { OidcPayloadStore, StoredPayload } from '../store/oidc-payloads.js';
 import { clientMetadata } from './client-metadata.js';
+
+/** The tokens whose requests look up their grant and session next: userinfo, introspection, refresh, code exchange. */
+const readsRelated = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode']);
+
+/**
+ * The grant and session read in the same statement as a token, for the Grant.find and Session.findByUid that the
+ * same request makes right after: three lookups in one trip to the database. Held on
+ * the request's context (oidc-provider's `Provider.ctx`), each row answers one lookup of that request only and is
+ * then forgotten; any write through the adapter during the request forgets them all. Nothing outlives the request,
+ * so a grant revoked or a session ended is refused by the next request as before.
+ */
+const relatedKey = (model: string, column: 'id' | 'uid', value: string) => `${model}\n${column}\n${value}`;
+
+/** The rows read with a request's token, held on that request's context until taken or until a write. */
+function createReadWithToken() {
+  const held = new WeakMap<object, Map<string, StoredPayload | undefined>>();
+  return {
+    hold(rows: Map<string, StoredPayload | undefined>): void {
+      if (Provider.ctx) held.set(Provider.ctx, rows);
+    },
+    /** The row read with this request's token for this lookup, once; `undefined` when none was read. */
+    take(model: string, column: 'id' | 'uid', value: string): { stored: StoredPayload | undefined } | undefined {
+      const rows = Provider.ctx && held.get(Provider.ctx);
+      const key = relatedKey(model, column, value);
+      if (!rows?.has(key)) return undefined;
+      const stored = rows.get(key);
+      rows.delete(key);
+      return { stored };
+    },
+    forget(): void {
+      if (Provider.ctx) held.delete(Provider.ctx);
+    },
+  };
+}
+
+type ReadWithToken = ReturnType<typeof createReadWithToken>;
 
 /** A registry rule a registration broke, as the RFC 7591 §3.2.2 error that names it. */
 function registrationError(error: unknown): unknown {
@@ -62,8 +98,8 @@ const replayClaimTtlMs = 10 * 60 * 1000;
  * the id in the database in one statement instead: the first request, in whichever process, gets "not seen" and
  * goes on (its save then sets the real expiry), every other one finds it and gets oidc-provider's own replay error.
  */
-function createReplayDetectionAdapter(payloads: OidcPayloadStore, now: () => number): Adapter {
-  const adapter = createPayloadAdapter('ReplayDetection', payloads, now);
+function createReplayDetectionAdapter(payloads: OidcPayloadStore, now: () => number, related: ReadWithToken): Adapter {
+  const adapter = createPayloadAdapter('ReplayDetection', payloads, now, related);
   return {
     ...adapter,
     async find(id) {
@@ -73,12 +109,13 @@ function createReplayDetectionAdapter(payloads: OidcPayloadStore, now: () => num
   };
 }
 
-function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: () => number): Adapter {
+function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: () => number, related: ReadWithToken): Adapter {
   const withConsumed = (stored: Awaited<ReturnType<OidcPayloadStore['find']>>) =>
     stored && (stored.consumedAt === null ? stored.payload : { ...stored.payload, consumed: Math.floor(stored.consumedAt / 1000) });
 
   return {
     async upsert(id, payload, expiresIn) {
+      related.forget();
       await payloads.upsert({
         model,
         id,
@@ -92,10 +129,18 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
       });
     },
     async find(id) {
-      return withConsumed(await payloads.find(model, id, now()));
+      if (!readsRelated.has(model)) return withConsumed((related.take(model, 'id', id) ?? { stored: await payloads.find(model, id, now()) }).stored);
+      const found = await payloads.findWithRelated(model, id, now());
+      if (!found) return undefined;
+      const { grantId, sessionUid } = found.token.payload;
+      const rows = new Map<string, StoredPayload | undefined>();
+      if (typeof grantId === 'string') rows.set(relatedKey('Grant', 'id', grantId), found.grant);
+      if (typeof sessionUid === 'string') rows.set(relatedKey('Session', 'uid', sessionUid), found.session);
+      related.hold(rows);
+      return withConsumed(found.token);
     },
     async findByUid(uid) {
-      return withConsumed(await payloads.findByUid(model, uid, now()));
+      return withConsumed((related.take(model, 'uid', uid) ?? { stored: await payloads.findByUid(model, uid, now()) }).stored);
     },
     async findByUserCode(userCode) {
       return withConsumed(await payloads.findByUserCode(model, userCode, now()));
@@ -106,15 +151,18 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
      * §4.14.2): the whole grant is revoked and the request fails with invalid_grant. No grace window.
      */
     async consume(id) {
+      related.forget();
       const result = await payloads.consume(model, id, now());
       if (result.won) return;
       if (result.grantId) await payloads.deleteGrant(result.grantId);
       throw replayError(model);
     },
     async destroy(id) {
+      related.forget();
       await payloads.delete(model, id);
     },
     async revokeByGrantId(grantId) {
+      related.forget();
       await payloads.deleteByGrantId(model, grantId);
     },
   };
@@ -122,9 +170,10 @@ function createPayloadAdapter(model: string, payloads: OidcPayloadStore, now: ()
 
 export function createAdapterFactory(deps: { payloads: OidcPayloadStore; clients: Clients; dynamicClients: DynamicClients; now?: () => number }) {
   const now = deps.now ?? Date.now;
+  const related = createReadWithToken();
   return (model: string): Adapter => {
     if (model === 'Client') return createClientAdapter(deps.clients, deps.dynamicClients);
-    if (model === 'ReplayDetection') return createReplayDetectionAdapter(deps.payloads, now);
-    return createPayloadAdapter(model, deps.payloads, now);
+    if (model === 'ReplayDetection') return createReplayDetectionAdapter(deps.payloads, now, related);
+    return createPayloadAdapter(model, deps.payloads, now, related);
   };
 }

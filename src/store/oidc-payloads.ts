@@ -24,6 +24,16 @@ export type PayloadInput = {
 export type StoredSession = { id: string; payload: Record<string, unknown>; expiresAt: number | null };
 
 type PayloadRow = { payload: string; consumed_at: number | string | null; expires_at: number | string | null };
+type RelatedRow = PayloadRow & {
+  grant_payload: string | null; grant_consumed_at: number | string | null;
+  session_payload: string | null; session_consumed_at: number | string | null;
+};
+
+/** A token as find() returns it, with the grant and the session its payload names as find() and findByUid() would. */
+export type PayloadWithRelated = { token: StoredPayload; grant: StoredPayload | undefined; session: StoredPayload | undefined };
+
+const storedPayload = (payload: string | null, consumedAt: number | string | null): StoredPayload | undefined =>
+  payload === null ? undefined : { payload: JSON.parse(payload), consumedAt: consumedAt === null ? null : Number(consumedAt) };
 
 export type OidcPayloadStore = ReturnType<typeof createOidcPayloadStore>;
 
@@ -56,6 +66,22 @@ export function createOidcPayloadStore(database: Database) {
         where p.expires_at is null or p.expires_at > keys.value ->> 2`,
     });
   const lookups = { id: lookupBy('id'), uid: lookupBy('uid'), user_code: lookupBy('user_code') };
+
+  // A token with the grant (by id) and the session (by uid) its payload names, as the separate lookups would find
+  // them, in one statement: the same three columns of the same table for each, so a migration changes all alike.
+  const related = `p.payload, p.consumed_at, p.expires_at,
+      g.payload as grant_payload, g.consumed_at as grant_consumed_at, s.payload as session_payload, s.consumed_at as session_consumed_at`;
+  const relatedJoins = (payload: string, at: string) => `
+    left join oidc_payloads as g on g.model = 'Grant' and g.id = ${payload} ->> 'grantId' and (g.expires_at is null or g.expires_at > ${at})
+    left join oidc_payloads as s on s.model = 'Session' and s.uid = ${payload} ->> 'sessionUid' and (s.expires_at is null or s.expires_at > ${at})`;
+  const lookupWithRelated = statements.lookup<RelatedRow>({
+    one: `select ${related} from (select cast(? as text) as model, cast(? as text) as id, cast(? as bigint) as at) as keys
+      join oidc_payloads as p on p.model = keys.model and p.id = keys.id ${relatedJoins('cast(p.payload as json)', 'keys.at')}
+      where p.expires_at is null or p.expires_at > keys.at limit 1`,
+    many: `select keys.key as key_index, ${related} from json_each(?) as keys
+      join oidc_payloads as p on p.model = keys.value ->> 0 and p.id = keys.value ->> 1 ${relatedJoins('p.payload', 'keys.value ->> 2')}
+      where p.expires_at is null or p.expires_at > keys.value ->> 2`,
+  });
   const upsertSql = `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, account_id, client_id, expires_at)
     values (?, ?, ?, ?, ?, ?, ?, ?, ?)
     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
@@ -64,8 +90,7 @@ export function createOidcPayloadStore(database: Database) {
   async function findBy(column: keyof typeof lookups, model: string, value: string, now: number): Promise<StoredPayload | undefined> {
     if (!isStorableText(model) || !isStorableText(value)) return undefined;
     const row = await lookups[column]([model, value, now]);
-    if (!row) return undefined;
-    return { payload: JSON.parse(row.payload), consumedAt: row.consumed_at === null ? null : Number(row.consumed_at) };
+    return row && storedPayload(row.payload, row.consumed_at);
   }
 
   return {
@@ -95,6 +120,16 @@ export function createOidcPayloadStore(database: Database) {
     },
     find(model: string, id: string, now: number) {
       return findBy('id', model, id, now);
+    },
+    /** find(), and in the same statement the grant its payload's grantId names and the session its sessionUid names. */
+    async findWithRelated(model: string, id: string, now: number): Promise<PayloadWithRelated | undefined> {
+      if (!isStorableText(model) || !isStorableText(id)) return undefined;
+      const row = await lookupWithRelated([model, id, now]);
+      return row && {
+        token: storedPayload(row.payload, row.consumed_at)!,
+        grant: storedPayload(row.grant_payload, row.grant_consumed_at),
+        session: storedPayload(row.session_payload, row.session_consumed_at),
+      };
     },
     findByUid(model: string, uid: string, now: number) {
       return findBy('uid', model, uid, now);
