@@ -86,12 +86,13 @@ describe('the pool of SQLite handles', () => {
       inUse.delete(handle);
     })));
     await twoRunning.opened;
-    expect(started).toEqual([0, 1]);
+    // The first two open a connection each, in parallel: which opens first is up to SQLite. Waiters go in order.
+    expect([...started].sort((a, b) => a - b)).toEqual([0, 1]);
     held.open();
     await callers;
     expect(seen.size).toBe(2);
     expect(mostAtOnce).toBe(2);
-    expect(started).toEqual([...Array(12).keys()]);
+    expect(started.slice(2)).toEqual([...Array(12).keys()].slice(2));
     await handles.close();
   });
 
