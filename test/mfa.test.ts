@@ -256,19 +256,6 @@ describe('single use under concurrency', () => {
   });
 });
 
-describe('max_age', () => {
-  it('asks for the password again, and then the code, when the sign-in is older than max_age', async () => {
-    const { user, browser, secret } = await enrolledUser();
-    const flow = await startAuthorization(rp, browser, { max_age: '0' });
-    expect(flow.page.html).toContain('name="password"');
-    const codePage = await submitPassword(browser, flow.page, user.email, password);
-    const done = await submitCode(browser, codePage, totpCode(secret, clock.time));
-    const claims = (await flow.redeem(done)).claims()!;
-    expect(claims).toMatchObject({ acr: mfaAcr, amr: ['pwd', 'otp', 'mfa'] });
-    expect(claims.auth_time).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) - 2);
-  });
-});
-
 describe('nothing secret in the logs', () => {
   it('logs no TOTP secret and no code', () => {
     expect(secretsSeen.length).toBeGreaterThan(10);

@@ -11,7 +11,7 @@ import { tooManyAttempts } from '../interaction/login.js';
 import type { User } from '../store/users.js';
 import type { Message } from '../i18n/catalogues.js';
 import type { Views } from '../views.js';
-import { stepUpReason } from './interaction-policy.js';
+import { isSettledBySecondFactor } from './interaction-policy.js';
 import { acrValues, secondFactorNeed } from './requirement.js';
 import { auditCounterRegression } from './passkey-sign-in.js';
 import { passkeyAmr, type Passkeys } from './passkeys.js';
@@ -25,20 +25,21 @@ const wrongCode = 'mfa.wrong_code';
 const wrongPasskey = 'mfa.wrong_passkey';
 
 /**
- * RFC 8176 `amr` after a second factor: `otp` for an authenticator code, `pop` for a passkey (see passkeys.ts); a
- * recovery code has no registered value, so it adds none, and `mfa` says that two factors (the password and
- * something only the person holds) were used.
+ * RFC 8176 `amr` after a second factor: the first factor's (or, in a step-up, the session's) methods, then `otp` for
+ * an authenticator code or `pop` for a passkey (see passkeys.ts) — a recovery code has no registered value, so it
+ * adds none — and last `mfa`: two factors (the first and something only the person holds) were used.
  */
 const factorAmr: Record<FactorUse, string[]> = { otp: ['otp'], passkey: [passkeyAmr], recovery_code: [] };
-const amrWith = (amr: string[], use: FactorUse) => [...new Set([...amr, ...factorAmr[use], 'mfa'])];
+const amrWith = (amr: string[], use: FactorUse) => [...new Set([...amr.filter((method) => method !== 'mfa'), ...factorAmr[use], 'mfa'])];
 
 export type SecondFactorStep = ReturnType<typeof createSecondFactorStep>;
 type LoadDetails = (ctx: Context, expectedPrompt?: string) => Promise<InteractionDetails>;
 
 /**
- * The second step of signing in (docs/mfa.md): after a correct password, or for a session that signed in with a
- * password only when the app needs more (step-up), the person gives a code from their authenticator app or a
- * recovery code, or, when a factor is required and they have none, enrols one here first.
+ * The second step of signing in (docs/mfa.md): after a correct password, or for a session whose person has a factor
+ * when the app needs more than the session has (step-up: a second factor, or a sign-in more recent than `max_age`),
+ * the person gives a passkey, a code from their authenticator app or a recovery code, or, when a factor is required
+ * and they have none, enrols one here first.
  *
  * Guessing codes is throttled by the login throttle, with the same counters as passwords (account + IP). A correct
  * password does not clear those counters when a factor follows (it gives back its own place, see afterPassword):
@@ -59,15 +60,15 @@ export function createSecondFactorStep(deps: {
 
   /**
    * The person this interaction is proving a second factor for: the one who just passed the password here, or the
-   * one signed in to this browser when only a second factor is missing (step-up). A step-up can only *give* a
-   * factor the person has: enrolling one needs the password in this interaction, so a session cookie alone (stolen,
-   * or left open) can never add a factor and reach `mfa`.
+   * one signed in to this browser when a fresh second factor settles the login prompt (step-up: a second factor
+   * missing, or the sign-in older than `max_age`; see isSettledBySecondFactor) and they have a factor. A step-up can
+   * only *give* a factor the person has: enrolling one needs the password in this interaction, so a session cookie
+   * alone (stolen, or left open) can never add a factor and reach `mfa`.
    */
   async function subjectOf(details: InteractionDetails): Promise<{ user: User; amr: string[]; mayEnrol: boolean } | undefined> {
     const pending = (details.result as Record<string, Pending> | undefined)?.[pendingKey];
     const session = details.session as { accountId?: string; amr?: string[] } | undefined;
-    const { reasons } = details.prompt;
-    const isStepUp = !!session?.accountId && reasons.length > 0 && reasons.every((reason) => reason === stepUpReason);
+    const isStepUp = !!session?.accountId && isSettledBySecondFactor(details.prompt.reasons);
     const accountId = pending?.accountId ?? (isStepUp ? session!.accountId : undefined);
     const user = accountId ? await accounts.findActive(accountId) : undefined;
     if (!user) return undefined;
