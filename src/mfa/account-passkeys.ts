@@ -44,7 +44,7 @@ export function mountAccountPasskeys(router: Router, page: AccountPage) {
       ctx.body = { error: page.translate(problem.error) };
       return;
     }
-    ctx.body = { options: await passkeys.registrationOptions(signedIn.user, signedIn.sessionUid) };
+    ctx.body = { options: await passkeys.registrationOptions('enrol', signedIn.sessionUid, signedIn.user) };
   });
 
   router.post('/passkeys', async (ctx) => {
@@ -52,7 +52,7 @@ export function mountAccountPasskeys(router: Router, page: AccountPage) {
     if (!signedIn) return;
     const { user } = signedIn;
     const hadFactor = await secondFactors.hasFactor(user.id);
-    const added = await passkeys.register(user, signedIn.sessionUid, formField(ctx, 'response'), passkeyLabel(formField(ctx, 'name')));
+    const added = await passkeys.register('enrol', signedIn.sessionUid, user, formField(ctx, 'response'), passkeyLabel(formField(ctx, 'name')));
     if (added === 'duplicate') return page.overview(ctx, signedIn, { error: 'mfa.passkey.duplicate' }, 409);
     if (!added) return page.overview(ctx, signedIn, { error: 'mfa.passkey.not_added' }, 400);
     void audit.record({ type: 'mfa.enrolled', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: 'passkey', where: 'account', passkeyId: added.id } });

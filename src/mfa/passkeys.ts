@@ -20,8 +20,13 @@ export const passkeyAmr = 'pop';
 /** The longest name a person may give a passkey. */
 export const passkeyLabelMaxLength = 60;
 
-/** What a passkey ceremony is for; each has its own challenge, bound to one interaction or one session. */
-export type Ceremony = 'sign-in' | 'second-factor' | 'enrol';
+/**
+ * What a passkey ceremony is for; each has its own challenge, bound to one interaction or one session: adding a
+ * passkey on /account/security (`enrol`, the Latchkey session) or inside a sign-in (`enrol-in-sign-in`, the
+ * interaction), signing in with one alone (`sign-in`) or after the password (`second-factor`).
+ */
+export type Ceremony = 'sign-in' | 'second-factor' | 'enrol' | 'enrol-in-sign-in';
+type Enrolment = Extract<Ceremony, 'enrol' | 'enrol-in-sign-in'>;
 
 export type PasskeyAssertion = { passkey: StoredPasskey; isCounterRegressed: boolean; isUserVerified: boolean };
 
@@ -49,8 +54,8 @@ export type Passkeys = ReturnType<typeof createPasskeys>;
 
 /**
  * WebAuthn for one relying party (the issuer): options with a fresh challenge, and the checks of the answers.
- * Every challenge is single-use and bound (an interaction for signing in, the Latchkey session for enrolment): it
- * is consumed (one DELETE) before the answer is verified, so a replay or an answer carried to another interaction
+ * Every challenge is single-use and bound to its ceremony and to an interaction (signing in, enrolling inside a
+ * sign-in) or the Latchkey session (enrolling on the account page): it is consumed (one DELETE) before the answer is verified, so a replay or an answer carried to another interaction
  * finds nothing. Origin and RP ID must be the issuer's; counters that go backwards are reported, not refused
  * (synced passkeys share one key across devices). Time is passed in (`now`, epoch ms).
  */
@@ -79,8 +84,8 @@ export function createPasskeys(deps: { store: PasskeyStore; rp: RelyingParty; ch
   return {
     rp,
 
-    /** Options to create a passkey for `user` (discoverable, user verification required), bound to the session. */
-    async registrationOptions(user: User, sessionUid: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    /** Options to create a passkey for `user` (discoverable, user verification required), bound to `boundTo`. */
+    async registrationOptions(ceremony: Enrolment, boundTo: string, user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const existing = await store.listByAccount(user.id);
       const options = await generateRegistrationOptions({
         rpName: rp.name, rpID: rp.id, userName: user.email, userDisplayName: user.email, userID: new TextEncoder().encode(user.id),
@@ -88,17 +93,18 @@ export function createPasskeys(deps: { store: PasskeyStore; rp: RelyingParty; ch
         excludeCredentials: existing.map((passkey) => ({ id: passkey.credentialId, transports: passkey.transports as AuthenticatorTransportFuture[] })),
         authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
       });
-      await remember('enrol', sessionUid, options.challenge);
+      await remember(ceremony, boundTo, options.challenge);
       return options;
     },
 
     /**
      * Checks the browser's answer to registrationOptions and stores the passkey. Undefined when the answer is not
-     * valid for this session's outstanding challenge; 'duplicate' when the credential is registered already.
+     * valid for the outstanding challenge of this ceremony and binding; 'duplicate' when the credential is
+     * registered already.
      */
-    async register(user: User, sessionUid: string, answer: string | undefined, label: string): Promise<StoredPasskey | 'duplicate' | undefined> {
+    async register(ceremony: Enrolment, boundTo: string, user: User, answer: string | undefined, label: string): Promise<StoredPasskey | 'duplicate' | undefined> {
       const response = readJson<RegistrationResponseJSON>(answer);
-      const challenge = await consume('enrol', sessionUid, response?.response?.clientDataJSON);
+      const challenge = await consume(ceremony, boundTo, response?.response?.clientDataJSON);
       if (!response || !challenge) return undefined;
       let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
       try {

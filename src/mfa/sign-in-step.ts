@@ -16,6 +16,7 @@ import { acrValues, secondFactorNeed } from './requirement.js';
 import { auditCounterRegression } from './passkey-sign-in.js';
 import { passkeyAmr, type Passkeys } from './passkeys.js';
 import type { FactorUse, SecondFactors } from './second-factors.js';
+import { mountSignInEnrolment } from './sign-in-enrolment.js';
 
 /** Who passed the password step of this interaction; kept in the interaction (server side) until the factor is given. */
 type Pending = { accountId: string; amr: string[] };
@@ -39,7 +40,7 @@ type LoadDetails = (ctx: Context, expectedPrompt?: string) => Promise<Interactio
  * The second step of signing in (docs/mfa.md): after a correct password, or for a session whose person has a factor
  * when the app needs more than the session has (step-up: a second factor, or a sign-in more recent than `max_age`),
  * the person gives a passkey, a code from their authenticator app or a recovery code, or, when a factor is required
- * and they have none, enrols one here first.
+ * and they have none, enrols one here first (sign-in-enrolment.ts).
  *
  * Guessing codes is throttled by the login throttle, with the same counters as passwords (account + IP). A correct
  * password does not clear those counters when a factor follows (it gives back its own place, see afterPassword):
@@ -95,7 +96,9 @@ export function createSecondFactorStep(deps: {
     }
     const names = { issuer: issuerName, account: user.email };
     const enrolment = await secondFactors.waitingTotp(user.id, names) ?? await secondFactors.beginTotp(user.id, names);
-    ctx.body = views.render('mfa/enrol', { title: 'mfa.enrol.heading', ...common, ...enrolment, action: `/interaction/${details.uid}/mfa/enrol` });
+    const action = `/interaction/${details.uid}/mfa/enrol`;
+    const passkeyEnrolment = passkeys ? { action: `${action}/passkey`, options: `${action}/passkey/options` } : undefined;
+    ctx.body = views.render('mfa/enrol', { title: 'mfa.enrol.heading', ...common, ...enrolment, action, passkeyEnrolment });
   }
 
   async function requireSubject(details: InteractionDetails) {
@@ -210,20 +213,14 @@ export function createSecondFactorStep(deps: {
         });
       }
 
-      // Enrolment inside the sign-in (MFA=required or an app that requires it, for someone with no factor yet).
-      router.post('/mfa/enrol', async (ctx) => {
-        const details = await loadDetails(ctx, 'login');
-        const { user, amr, mayEnrol } = await requireSubject(details);
-        if (!mayEnrol || await secondFactors.hasFactor(user.id)) throw new BadFormError('mfa.already_set_up');
-        const enrolled = await secondFactors.confirmTotp(user.id, formField(ctx, 'code') ?? '');
-        if (!enrolled) {
-          await render(ctx, details, user, { error: 'mfa.wrong_enrol_code' });
-          return;
-        }
-        void audit.record({ type: 'mfa.enrolled', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: 'totp', where: 'sign_in' } });
-        const continueTo = await finish(ctx, user.id, amrWith(amr, 'otp'));
-        ctx.type = 'html';
-        ctx.body = views.render('mfa/recovery-codes', { title: 'mfa.codes.heading', codes: enrolled.recoveryCodes, continueTo });
+      mountSignInEnrolment(router, loadDetails, {
+        secondFactors, passkeys, audit, views, render,
+        async requireEnrolling(details) {
+          const { user, amr, mayEnrol } = await requireSubject(details);
+          if (!mayEnrol || await secondFactors.hasFactor(user.id)) throw new BadFormError('mfa.already_set_up');
+          return { user, amr };
+        },
+        finishWith: (ctx, accountId, amr, use) => finish(ctx, accountId, amrWith(amr, use)),
       });
     },
   };

@@ -79,19 +79,22 @@ async function openTab(): Promise<{ context: BrowserContext; page: Page; problem
   return { context, page, problems, autofill, close: () => context.close() };
 }
 
-/** Starts code + PKCE in the tab (prompt=login: the login page even with a session) and returns how to redeem. */
-async function startSignIn(page: Page, extra: Record<string, string> = {}) {
+/**
+ * Starts code + PKCE in the tab (prompt=login: the login page even with a session) at `relyingParty`'s Latchkey, and
+ * returns how to redeem.
+ */
+async function startSignIn(page: Page, extra: Record<string, string> = {}, relyingParty = rp) {
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(rp, {
+  const url = oidc.buildAuthorizationUrl(relyingParty, {
     redirect_uri: redirectUri, scope: 'openid email', state, nonce, prompt: 'login',
     code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256', ...extra,
   });
   await page.goto(url.href);
   return async () => {
     await page.waitForURL((current) => current.href.startsWith(redirectUri));
-    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), {
+    const tokens = await oidc.authorizationCodeGrant(relyingParty, new URL(page.url()), {
       pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
     });
     return tokens.claims()!;
@@ -209,6 +212,46 @@ describe('passkeys in a real browser (virtual authenticator)', () => {
       expect(accepted.status()).toBe(303);
       const replayed = await post(captured!.url, captured!.body);
       expect(replayed.status()).toBe(400);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('a passkey set up inside the sign-in (MFA=required)', () => {
+  let required: TestServer;
+  let requiredRp: oidc.Configuration;
+  beforeAll(async () => {
+    required = await startTestServer({ mfa: { policy: 'required', totpDriftSteps: 1, passkeyTimeoutSeconds: 300 } });
+    const client = await createClient(required.services, { skipConsent: true, redirectUris: [redirectUri] });
+    requiredRp = await discoverRp(required.issuer, client.clientId, client.clientSecret!);
+  });
+  afterAll(() => required?.close());
+
+  it('adds a passkey on the setup page after the password, reaches the app with pop and mfa, and asks for it next time', async () => {
+    const user = await createUser(required.services, { email: 'passkey.onboarding@example.com' });
+    const { page, problems, close } = await openTab();
+    try {
+      const redeemFirst = await startSignIn(page, {}, requiredRp);
+      await signInWithPassword(page, user.email);
+      await page.waitForSelector('h1:has-text("Set up two-step sign-in")');
+      await page.waitForSelector('form.passkey:not([hidden])');
+      await page.screenshot({ path: path.join(artifactsDir, 'passkeys-onboarding.png'), fullPage: true });
+      await page.click('button:has-text("Add a passkey")');
+      // The first factor comes with recovery codes, then the sign-in goes on to the app.
+      await page.waitForSelector('h1:has-text("Your recovery codes")');
+      await page.click('a:has-text("I have saved them, continue")');
+      expect(await redeemFirst()).toMatchObject({ sub: user.id, amr: ['pwd', 'pop', 'mfa'], acr: 'urn:latchkey:acr:mfa' });
+      expect(await required.services.secondFactors.list(user.id)).toMatchObject({ factors: [{ kind: 'passkey', label: 'Passkey' }], recoveryCodesLeft: 10 });
+
+      // The next sign-in: the password, then the new passkey as the second factor.
+      const redeemNext = await startSignIn(page, {}, requiredRp);
+      await signInWithPassword(page, user.email);
+      await page.waitForSelector('h1:has-text("Two-step sign-in")');
+      await page.click('button:has-text("Use your passkey")');
+      expect(await redeemNext()).toMatchObject({ sub: user.id, amr: ['pwd', 'pop', 'mfa'], acr: 'urn:latchkey:acr:mfa' });
+      await page.waitForLoadState('networkidle');
+      expect(problems).toEqual([]);
     } finally {
       await close();
     }
