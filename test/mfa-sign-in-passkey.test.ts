@@ -101,7 +101,8 @@ describe('MFA=required: the setup page inside a sign-in offers a passkey', () =>
     const a = await toSetupPage();
     const b = await toSetupPage();
     const { json } = await registrationOptions(a.browser, a.page);
-    const answer = JSON.stringify(newAuthenticator(server).register(json.options!));
+    const authenticator = newAuthenticator(server);
+    const answer = JSON.stringify(authenticator.register(json.options!));
     // B's own form (B's CSRF token) with A's answer.
     const inB = await b.browser.submit(b.page, 'form.passkey', { response: answer });
     expect(inB.status).toBe(400);
@@ -115,6 +116,14 @@ describe('MFA=required: the setup page inside a sign-in offers a passkey', () =>
       method: 'POST', body: new URLSearchParams({ csrf: csrfOf(a.page, 'form.passkey'), response: answer }), headers: form,
     });
     expect(again.status).toBe(400);
+
+    // A's credential, registered by B for B's own challenge: one credential never belongs to two accounts.
+    const forB = await registrationOptions(b.browser, b.page);
+    const copied = newAuthenticator(server).register(forB.json.options!, { credentialId: authenticator.credentials[0].id });
+    const duplicate = await b.browser.submit(b.page, 'form.passkey', { response: JSON.stringify(copied) });
+    expect(duplicate.status).toBe(409);
+    expect(textOf(duplicate.html, '.error')).toBe('That passkey is already registered.');
+    expect(await server.services.secondFactors.hasFactor(b.user.id)).toBe(false);
   });
 
   it('refuses an answer made for another origin, without user verification, or to a challenge never issued', async () => {

@@ -36,9 +36,13 @@ type SignInStep = {
 export function mountSignInEnrolment(router: Router, loadDetails: LoadDetails, step: SignInStep) {
   const { secondFactors, passkeys, audit, views } = step;
 
-  async function showCodesAndContinue(ctx: Context, signedIn: { user: User; amr: string[] }, use: 'otp' | 'passkey', codes: string[], details: Record<string, string>) {
-    const { user, amr } = signedIn;
-    void audit.record({ type: 'mfa.enrolled', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: use === 'otp' ? 'totp' : 'passkey', where: 'sign_in', ...details } });
+  /** Audits the new factor, finishes the sign-in with it, and shows the recovery codes with the way on to the app. */
+  async function showCodesAndContinue(ctx: Context, enrolling: { user: User; amr: string[] }, use: 'otp' | 'passkey', codes: string[], passkeyId?: string) {
+    const { user, amr } = enrolling;
+    void audit.record({
+      type: 'mfa.enrolled', accountId: user.id, email: user.email, ip: ctx.ip,
+      details: { kind: use === 'otp' ? 'totp' : 'passkey', where: 'sign_in', ...(passkeyId ? { passkeyId } : {}) },
+    });
     const continueTo = await step.finishWith(ctx, user.id, amr, use);
     ctx.type = 'html';
     ctx.body = views.render('mfa/recovery-codes', { title: 'mfa.codes.heading', codes, continueTo });
@@ -49,7 +53,7 @@ export function mountSignInEnrolment(router: Router, loadDetails: LoadDetails, s
     const enrolling = await step.requireEnrolling(details);
     const enrolled = await secondFactors.confirmTotp(enrolling.user.id, formField(ctx, 'code') ?? '');
     if (!enrolled) return step.render(ctx, details, enrolling.user, { error: 'mfa.wrong_enrol_code' });
-    await showCodesAndContinue(ctx, enrolling, 'otp', enrolled.recoveryCodes, {});
+    await showCodesAndContinue(ctx, enrolling, 'otp', enrolled.recoveryCodes);
   });
 
   if (!passkeys) return;
@@ -69,6 +73,6 @@ export function mountSignInEnrolment(router: Router, loadDetails: LoadDetails, s
     if (added === 'duplicate') return step.render(ctx, details, enrolling.user, { error: 'mfa.passkey.duplicate', status: 409 });
     if (!added) return step.render(ctx, details, enrolling.user, { error: 'mfa.passkey.not_added', status: 400 });
     const codes = await secondFactors.regenerateRecoveryCodes(enrolling.user.id);
-    await showCodesAndContinue(ctx, enrolling, 'passkey', codes, { passkeyId: added.id });
+    await showCodesAndContinue(ctx, enrolling, 'passkey', codes, added.id);
   });
 }
