@@ -136,6 +136,8 @@ describe('prompt=select_account', () => {
     expect(flow.callbackUrl.href.startsWith(redirectUri)).toBe(true);
     expect(flow.callbackUrl.searchParams.get('error')).toBe('invalid_request');
     expect(flow.callbackUrl.searchParams.get('state')).toBe('pick');
+    // Refused for standing with none, not for being unknown.
+    expect(flow.callbackUrl.searchParams.get('error_description')).toBe('prompt none must only be used alone');
   });
 
   it('with consent: the chooser, then the consent page although the app was allowed before', async () => {
