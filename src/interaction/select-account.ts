@@ -16,10 +16,10 @@ const choiceOf = (result: unknown): Choice | undefined => (result as { select_ac
 /**
  * `prompt=select_account` (OpenID Connect Core §3.1.2.1), as a prompt placed before oidc-provider's `login`: a
  * browser signed in to a valid session is shown who that is, to continue as them or sign in as someone else.
- * There is nothing to choose without such a session (none, a disabled or deleted account, or one from before the
- * password changed, which the login prompt's cutoff refuses anyway): the login form comes straight away. Signing in
- * settles the choice too, so a person who has just signed in is not asked again. `none` with it is refused by
- * oidc-provider (`invalid_request`: `none` must stand alone).
+ * There is nothing to choose without such a session (none, one whose account is no longer active, or one from
+ * before the password changed, which the login prompt's cutoff refuses anyway): the login form comes straight away.
+ * Signing in settles the choice too, so a person who has just signed in is not asked again. `none` with it is
+ * refused by oidc-provider (`invalid_request`: `none` must stand alone).
  *
  * "Use another account" puts one more reason on the login prompt. The login that follows is an ordinary one: when it
  * is someone else, oidc-provider's resume ends the previous person's session first (end_session_confirm: its grants
