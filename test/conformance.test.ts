@@ -143,10 +143,14 @@ describe('Basic OP: prompt, max_age, id_token_hint', () => {
     expect(errorOf(flow.callbackUrl).error).toBe('login_required');
   });
 
-  it('prompt=select_account (no module; not offered) is refused with invalid_request, sent to the app', async () => {
-    const { browser } = await signedIn();
+  it('prompt=select_account (no module): the signed-in person is offered to continue, and does so without a password (test/select-account.test.ts has the rest)', async () => {
+    const { user, browser, claims } = await signedIn();
     const flow = await authorizeWith(rp, browser, { prompt: 'select_account', state: 'pick' });
-    expect(errorOf(flow.callbackUrl)).toMatchObject({ error: 'invalid_request', state: 'pick' });
+    expect(flow.page.url).toContain('/interaction/');
+    expect(textOf(flow.page.html, 'form[action$="/select-account/continue"] button')).toBe(`Continue as ${user.email}`);
+    const callback = await browser.submit(flow.page, 'form[action$="/select-account/continue"]', {}, redirectUri);
+    const tokens = await redeem(rp, { ...flow, callbackUrl: new URL(callback.url) });
+    expect(tokens.claims()!.sub).toBe(claims.sub);
   });
 });
 

@@ -67,8 +67,12 @@ export function createLogin(deps: {
   }
 
   return {
-    async show(ctx: Context, details: InteractionDetails) {
-      render(ctx, details, { name: await clientName(details.params.client_id) });
+    /**
+     * `isAnotherAccount`: the person chose "Use another account" (select-account.ts), so the app's `login_hint`,
+     * which names whom the app expected, is not filled in.
+     */
+    async show(ctx: Context, details: InteractionDetails, options: { isAnotherAccount?: boolean } = {}) {
+      render(ctx, details, { name: await clientName(details.params.client_id), ...(options.isAnotherAccount ? { email: '' } : {}) });
     },
 
     async submit(ctx: Context, details: InteractionDetails) {

@@ -18,6 +18,7 @@ import { createConsent } from './consent.js';
 import { createCsrf } from './csrf.js';
 import { BadFormError, type InteractionDetails } from './form.js';
 import { createLogin, type HoldUnverified } from './login.js';
+import { createAccountSelection } from './select-account.js';
 
 type Deps = {
   provider: Provider; accounts: Accounts; throttle: LoginThrottle; audit: Audit; views: Views; csrfKey: string;
@@ -94,6 +95,7 @@ export function createInteractionRoutes(deps: Deps) {
     holdUnverified: deps.holdUnverified, offersPasskeys: passkeySignIn.isOffered,
   });
   const consent = createConsent({ provider, accounts: deps.accounts, views, csrf });
+  const selectAccount = createAccountSelection({ provider, accounts: deps.accounts, views, csrf });
   const router = new Router({ prefix: '/interaction/:uid' });
 
   /** Loads the interaction bound to this browser's cookie; the uid in the URL must be that interaction. */
@@ -116,12 +118,14 @@ export function createInteractionRoutes(deps: Deps) {
     const details = await loadDetails(ctx);
     const invited = details.prompt.name === 'login' ? await deps.signInTicket.take(ctx) : undefined;
     if (invited) return secondFactor.afterFirstFactor(ctx, details, invited, { amr: ['pwd'] });
+    if (details.prompt.name === 'select_account') return selectAccount.show(ctx, details);
     if (details.prompt.name === 'login' && await secondFactor.showStepUp(ctx, details)) return undefined;
-    if (details.prompt.name === 'login') return login.show(ctx, details);
+    if (details.prompt.name === 'login') return login.show(ctx, details, { isAnotherAccount: selectAccount.isAnotherAccount(details) });
     if (details.prompt.name === 'consent') return consent.show(ctx, details);
     throw new BadFormError('form.unsupported_step', 400, { step: details.prompt.name });
   });
   router.post('/login', async (ctx) => login.submit(ctx, await loadDetails(ctx, 'login')));
+  selectAccount.mount(router, loadDetails);
   secondFactor.mount(router, loadDetails);
   passkeySignIn.mount(router, loadDetails);
   router.post('/confirm', async (ctx) => consent.submit(ctx, await loadDetails(ctx, 'consent')));

@@ -15,6 +15,7 @@ import type { Upstreams } from '../federation/upstream.js';
 import { createHttpRoutes } from '../http-routes.js';
 import { createCsrf } from '../interaction/csrf.js';
 import { createInteractionRoutes } from '../interaction/routes.js';
+import { addAccountSelection } from '../interaction/select-account.js';
 import { createAccountSecurityRoutes } from '../mfa/account-security.js';
 import { createInteractionPolicy } from '../mfa/interaction-policy.js';
 import { createSecondFactorStep } from '../mfa/sign-in-step.js';
@@ -92,8 +93,9 @@ export function createAppBuilder(deps: AppDeps): BuildProvider {
   const adapter = createAdapterFactory({ payloads: deps.payloads, clients: deps.clients, dynamicClients: createDynamicClients(deps.clients) });
   const findAccount = createFindAccount(deps.accounts);
   const deviceFlow = deviceFlowFeature(views);
-  // The login prompt's checks: oidc-provider's, a session from before the password changed, a missing second factor.
-  const interactionPolicy = addSessionCutoff(createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor }));
+  // The login prompt's checks: oidc-provider's, a session from before the password changed, a missing second factor;
+  // and before it, the account chooser of prompt=select_account.
+  const interactionPolicy = addAccountSelection(addSessionCutoff(createInteractionPolicy({ policy: config.mfa.policy, hasFactor: deps.secondFactors.hasFactor })));
   const extraParams = connectionParam(async (id) => (await deps.federation.connections.find(id)) !== undefined);
   // A cached JWKS must show a new key before the key starts signing: every instance has loaded it at most
   // KEYS_RELOAD_INTERVAL after it was created, and it signs from KEYS_ACTIVATION_DELAY after that.

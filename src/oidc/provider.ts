@@ -48,8 +48,13 @@ export function createProvider(deps: ProviderDeps): Provider {
     jwks: { keys: deps.signingKeys },
     cookies: { keys: deps.cookieSecrets.cookieKeys },
     renderError: deps.pages.renderError,
-    // OpenID Connect Discovery 1.0 §3: the languages the hosted pages speak (src/i18n/, docs/translations.md).
-    discovery: { ui_locales_supported: [...supportedLanguages] },
+    // OpenID Connect Discovery 1.0 §3: the languages the hosted pages speak (src/i18n/, docs/translations.md). And
+    // `prompt_values_supported` (registered by Initiating User Registration via OpenID Connect 1.0), which
+    // oidc-provider does not publish: `none` and the policy's requestable prompts, the values it accepts.
+    discovery: {
+      ui_locales_supported: [...supportedLanguages],
+      prompt_values_supported: ['none', ...deps.interactionPolicy.filter((prompt) => prompt.requestable).map((prompt) => prompt.name)],
+    },
 
     // Authorization code flow only: no implicit or hybrid response types (RFC 9700 §2.1.2); oidc-provider has no
     // password grant at all.
