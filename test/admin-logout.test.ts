@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBrowser } from './support/browser.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { startLogoutReceiver, verifyLogoutToken } from './support/logout-receiver.js';
-import { discoverRp, signIn } from './support/rp.js';
+import { authorize, discoverRp, signIn } from './support/rp.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { runCliCapturing } from './support/cli.js';
 
@@ -171,6 +171,28 @@ describe('latchkey users disable', () => {
     const sids = await Promise.all(receiverA.tokens.slice(before).map(async (token) => (await verifyLogoutToken(token, server.issuer, appA.clientId)).sid));
     expect(sids).toContain(sidOf(laptopA));
     expect(sids).toHaveLength(2);
+  });
+
+  it('refuses a session that a request in flight saved again after the user was disabled, even once re-enabled', async () => {
+    const user = await createUser(server.services);
+    const browser = createBrowser();
+    await signIn(appA.rp, browser, { email: user.email, password, consent: true });
+    const row = await server.database('oidc_payloads').where({ model: 'Session', account_id: user.id }).first();
+    await server.services.accounts.disable(user.email);
+    // oidc-provider saves a session at the end of every request that used it: one in flight during `users disable`
+    // writes the deleted row back (signed in a little earlier: the cutoff is kept to the second).
+    const payload = JSON.parse(row.payload);
+    await server.database('oidc_payloads').insert({ ...row, payload: JSON.stringify({ ...payload, loginTs: payload.loginTs - 5 }) });
+    // Single sign-on finds no one to sign in: the login form, not an error page (it was a 500).
+    const disabled = await authorize(appA.rp, browser, { email: 'unused', password: 'unused' });
+    expect(disabled.page.status).toBe(200);
+    expect(disabled.page.html).toContain('name="password"');
+    const silent = await authorize(appA.rp, browser, { email: 'unused', password: 'unused', prompt: 'none' });
+    expect(silent.callbackUrl.searchParams.get('error')).toBe('login_required');
+    // Enabled again, the person signs in again: the session from before the disabling stays dead.
+    await server.services.accounts.enable(user.email);
+    const enabled = await authorize(appA.rp, browser, { email: 'unused', password: 'unused', prompt: 'none' });
+    expect(enabled.callbackUrl.searchParams.get('error')).toBe('login_required');
   });
 });
 

@@ -206,10 +206,13 @@ export function createAccounts(deps: {
       return users.list();
     },
 
-    /** Disables the user and ends every session, grant and token they hold, at once. */
+    /**
+     * Disables the user and ends every session, grant and token they hold, at once. A session saved again by a
+     * request in flight stays refused when the user is enabled again (isSessionValid).
+     */
     async disable(email: string): Promise<UserLogout> {
       const user = await requireUser(email);
-      await users.update(user.id, { isActive: false, updatedAt: now() });
+      await users.update(user.id, { isActive: false, sessionsValidAfter: thisSecond(), updatedAt: now() });
       return { user: { ...user, isActive: false }, logout: await sessions.endAll(user.id) };
     },
 
