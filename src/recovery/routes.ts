@@ -79,7 +79,7 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
         outcome = await what.use(token, password, ctx.ip);
       } catch (error) {
         if (!(error instanceof AccountError)) throw error;
-        return page(ctx, 'set-password', { title: what.title, lead: what.lead, action: path, token, error: error.message }, 400);
+        return page(ctx, 'set-password', { title: what.title, lead: what.lead, action: path, token, error: error.reason }, 400);
       }
       if (!outcome.isDone) return linkInvalid(ctx);
       // An accepted invitation signs this browser in (sign-in-ticket.ts).
