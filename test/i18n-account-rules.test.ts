@@ -1,7 +1,9 @@
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBrowser, textOf, type Browser, type Page } from './support/browser.js';
 import { englishWordsOn } from './support/english.js';
-import { createUser, password } from './support/fixtures.js';
+import { createClient, createUser, password } from './support/fixtures.js';
+import { discoverRp, redirectUri } from './support/rp.js';
 import { startTestServer, testMailSettings, type TestServer } from './support/server.js';
 import { linkIn, startSmtpServer, type TestSmtpServer } from './support/smtp.js';
 
@@ -14,10 +16,13 @@ const tooCommon = 'Dieses Passwort gehört zu den am häufigsten verwendeten Pas
 
 let smtp: TestSmtpServer;
 let server: TestServer;
+let rp: oidc.Configuration;
 
 beforeAll(async () => {
   smtp = await startSmtpServer();
   server = await startTestServer({ mail: { ...testMailSettings, smtpUrl: smtp.url, registration: 'open' } });
+  const client = await createClient(server.services, { name: 'Gästebuch' });
+  rp = await discoverRp(server.issuer, client.clientId, client.clientSecret!);
 });
 afterAll(async () => {
   await server?.close();
@@ -29,6 +34,24 @@ function expectGerman(page: Page) {
   expect(/<html lang="([^"]+)"/.exec(page.html)?.[1]).toBe('de');
   expect(englishWordsOn(page.html)).toEqual([]);
 }
+
+/** The login page of an app's authorization request with `ui_locales=de`, in a browser that prefers English. */
+async function loginAskedInGerman(): Promise<{ browser: Browser; login: Page }> {
+  const browser = createBrowser({ headers: { 'accept-language': 'en' } });
+  const url = oidc.buildAuthorizationUrl(rp, {
+    redirect_uri: redirectUri, scope: 'openid email', ui_locales: 'de', state: oidc.randomState(),
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+  });
+  const login = await browser.follow(url.href);
+  expect(textOf(login.html, 'h1')).toBe('Anmelden');
+  return { browser, login };
+}
+
+/** Follows the login page's link to `path` (forgot password, sign up). */
+const followLink = (browser: Browser, page: Page, path: string) => {
+  const href = new RegExp(`href="(${path}[^"]*)"`).exec(page.html)![1]!.replaceAll('&amp;', '&');
+  return browser.follow(new URL(href, server.issuer).href);
+};
 
 /** A German browser signed in on the account page, through the hosted login. */
 async function germanAccountPage(email: string, userAgent = firefox): Promise<{ browser: Browser; page: Page }> {
@@ -106,5 +129,22 @@ describe('the account rules in the reader\'s language', () => {
     const taken = await browser.submit(page, 'form[action="/account/email"]', { email: other.email });
     expect(textOf(taken.html, '#email-error')).toBe(`Ein Konto mit der E-Mail-Adresse ${other.email} gibt es bereits.`);
     expectGerman(taken);
+  });
+
+  it('keeps the language an app asked for (ui_locales=de) on the sign-up and forgot pages the sign-in links to', async () => {
+    const { browser, login } = await loginAskedInGerman();
+    const signUp = await followLink(browser, login, '/sign-up');
+    expect(textOf(signUp.html, 'h1')).toBe('Konto erstellen');
+    const short = await browser.submit(signUp, 'form[action="/sign-up"]', { given_name: 'Grete', family_name: 'Weiß', email: 'grete@example.com', password: 'kurz' });
+    expect(textOf(short.html, '.error')).toBe(tooShort);
+    expectGerman(short);
+
+    const user = await createUser(server.services);
+    const forgot = await followLink(browser, login, '/password/forgot');
+    expectGerman(forgot);
+    const sent = await browser.submit(forgot, 'form[action="/password/forgot"]', { email: user.email });
+    expect(textOf(sent.html, 'h1')).toBe('Sehen Sie in Ihrem Posteingang nach');
+    const [mail] = await smtp.waitFor(1, (received) => received.envelopeTo.includes(user.email));
+    expect(mail!.subject).toBe('Passwort zurücksetzen');
   });
 });
