@@ -14,13 +14,14 @@ const englishOnly = new Set([
 /**
  * The English words a person reads on a page: its visible text (not scripts, styles or attributes), leaving out what
  * is English on purpose: marked `lang="en"` (oidc-provider's description for the app's developer) or shown as
- * `<code>` (an error code such as `unknown_connection`).
+ * `<code>` (an error code such as `unknown_connection`), and addresses (a mailed link).
  */
 export function englishWordsOn(html: string): string[] {
   const root = parse(html.replaceAll('><', '> <'));
   for (const hidden of root.querySelectorAll('script, style, code, [lang="en"]')) hidden.remove();
   const body = root.querySelector('body') ?? root;
   const title = root.querySelector('title')?.text ?? '';
-  const words = `${title} ${body.text}`.match(/\p{L}+/gu) ?? [];
+  // A link's random token may hold "to" or "on" between its digits.
+  const words = `${title} ${body.text}`.replace(/https?:\/\/\S+/g, ' ').match(/\p{L}+/gu) ?? [];
   return words.filter((word) => englishOnly.has(word.toLowerCase()));
 }
