@@ -54,10 +54,20 @@ describe('the message catalogues', () => {
     }
   });
 
+  it('hold German, not English copies: a sentence the same as English holds only names and words both spell alike', () => {
+    // Product and protocol names, and the few words both languages spell the same.
+    const shared = new Set(['Latchkey', 'Details', 'Code', 'Passkeys', 'Name', 'IP']);
+    const untranslated = Object.entries(catalogues.de)
+      .filter(([key, sentence]) => sentence === english[key])
+      .filter(([, sentence]) => (sentence.replace(/\{[a-zA-Z_]+\}/g, '').match(/\p{L}+/gu) ?? []).some((word) => !shared.has(word)))
+      .map(([key]) => key);
+    expect(untranslated).toEqual([]);
+  });
+
   it('have every key the pages and the code name', () => {
     const named = new Set<string>();
     // Audit event types and log events (`type: 'mfa.enrolled'`, `event: 'mail.sent'`) share the shape; they are not messages.
-    const keyShape = /(?<!(?:type|event|kind): )['"]((?:common|login|consent|scope|logout|logged_out|form|error|device|mfa|layout|recovery|mail|federation|account)\.[a-z_.]+)['"]/g;
+    const keyShape = /(?<!(?:type|event|kind): )['"]((?:common|login|consent|scope|logout|logged_out|form|error|device|mfa|layout|recovery|mail|federation|account|account_rules)\.[a-z_.]+)['"]/g;
     // The audit trail's list of event names shares the shape of a key.
     const code = files(path.join(root, 'src'), '.ts').filter((file) => !/audit/.test(path.relative(root, file)));
     for (const file of [...views, ...code]) {

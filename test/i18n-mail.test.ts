@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBrowser, textOf } from './support/browser.js';
+import { englishWordsOn } from './support/english.js';
 import { createUser } from './support/fixtures.js';
 import { startTestServer, testMailSettings, type TestServer } from './support/server.js';
 import { linkIn, startSmtpServer, type TestSmtpServer } from './support/smtp.js';
@@ -36,6 +37,9 @@ describe('the recovery pages and the mails in the reader\'s language', () => {
     const reset = await browser.follow(linkIn(mail!, `${server.issuer}/password/reset?token=`));
     expect(textOf(reset.html, 'h1')).toBe('Neues Passwort wählen');
     expect(textOf(reset.html, 'label[for="password"]')).toBe('Neues Passwort');
+    for (const page of [form, empty, sent, reset]) expect(englishWordsOn(page.html)).toEqual([]);
+    expect(englishWordsOn(String(mail!.html))).toEqual([]);
+    expect(englishWordsOn(`<body>${mail!.text}</body>`)).toEqual([]);
   });
 
   it('shows the sign-up page and its problems in German', async () => {
@@ -44,6 +48,7 @@ describe('the recovery pages and the mails in the reader\'s language', () => {
     expect(textOf(form.html, 'h1')).toBe('Konto erstellen');
     const refused = await browser.submit(form, 'form[action="/sign-up"]', { email: 'neu@example.com', given_name: '', family_name: 'X', password: 'long enough passphrase' });
     expect(textOf(refused.html, '.error')).toBe('Geben Sie Ihren Vornamen ein.');
+    for (const page of [form, refused]) expect(englishWordsOn(page.html)).toEqual([]);
   });
 
   it('mails an invitation made outside any request (the CLI) in English', async () => {

@@ -2,6 +2,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceCodeGrantType } from '../src/registry/client-rules.js';
 import { createBrowser, textOf, type Browser } from './support/browser.js';
+import { englishWordsOn } from './support/english.js';
 import { enterUserCode } from './support/device.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { discoverRp, redirectUri } from './support/rp.js';
@@ -65,6 +66,8 @@ describe('hosted pages in the reader\'s language', () => {
     expect(consent.html).toContain('Zugriff behalten, während Sie nicht da sind');
     expect(textOf(consent.html, 'form[action$="/confirm"] button')).toBe('Erlauben');
 
+    for (const page of [login, wrong, consent]) expect(englishWordsOn(page.html)).toEqual([]);
+
     const done = await browser.submit(consent, 'form[action$="/confirm"]', {}, redirectUri);
     expect(new URL(done.url).searchParams.get('code')).toBeTruthy();
   });
@@ -92,6 +95,8 @@ describe('hosted pages in the reader\'s language', () => {
     expect(misdirected.status).toBe(421);
     expect(languageOf(misdirected.body)).toBe('de');
     expect(textOf(misdirected.body, '.error')).toBe(`Dieses Latchkey ist nur unter ${new URL(server.issuer).origin} erreichbar, nicht unter 127.0.0.1:${port}.`);
+    // oidc-provider's description stays English, marked lang="en"; everything else is German.
+    for (const html of [unknownClient.html, forged.html, misdirected.body]) expect(englishWordsOn(html)).toEqual([]);
   });
 
   it('shows a German browser the federated sign-in\'s failure page in German', async () => {
@@ -105,6 +110,7 @@ describe('hosted pages in the reader\'s language', () => {
     expect(languageOf(failed.html)).toBe('de');
     expect(textOf(failed.html, 'h1')).toBe('Anmeldung nicht abgeschlossen');
     expect(textOf(failed.html, '.error')).toBe('Diese Art der Anmeldung ist nicht (mehr) verfügbar. Wählen Sie auf der Anmeldeseite eine andere.');
+    expect(englishWordsOn(failed.html)).toEqual([]);
   });
 
   it('shows a German browser the device pages in German', async () => {
@@ -122,6 +128,7 @@ describe('hosted pages in the reader\'s language', () => {
     expect(confirm.html).toContain('Ihre E-Mail-Adresse sehen');
     const cancelled = await browser.submit(confirm, '#device-abort');
     expect(textOf(cancelled.html, 'h1')).toBe('Anmeldung abgebrochen');
+    for (const page of [enter, wrong, confirm, cancelled]) expect(englishWordsOn(page.html)).toEqual([]);
   });
 
   it('shows a German browser its account page and the sign-in security page in German', async () => {
@@ -137,6 +144,7 @@ describe('hosted pages in the reader\'s language', () => {
     const security = await browser.follow(`${server.issuer}/account/security`);
     expect(textOf(security.html, 'h1')).toBe('Anmeldesicherheit');
     expect(security.html).toContain('Authenticator-App einrichten');
+    for (const page of [account, security]) expect(englishWordsOn(page.html)).toEqual([]);
   });
 
   it('lets ui_locales=de beat Accept-Language: en, on the interaction pages and on an error of the authorization request', async () => {
@@ -158,6 +166,7 @@ describe('hosted pages in the reader\'s language', () => {
     const logout = await signedIn.follow(`${server.issuer}/session/end?ui_locales=de`);
     expect(textOf(logout.html, 'h1')).toBe('Abmelden');
     expect(logout.html).toContain('Ja, abmelden');
+    expect(englishWordsOn(logout.html)).toEqual([]);
 
     // ui_locales=en beats a German browser.
     const english = await startSignIn(createBrowser({ headers: { 'accept-language': 'de' } }), { ui_locales: 'en' });

@@ -1,4 +1,5 @@
 import type { Sessions } from '../accounts/sessions.js';
+import type { Message } from '../i18n/catalogues.js';
 import type { Clients } from '../registry/clients.js';
 import type { AuditEventStore } from '../store/audit-events.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
@@ -7,7 +8,7 @@ import type { SessionActivityLog } from './session-activity.js';
 import { describeUserAgent } from './user-agent.js';
 
 export type SessionView = {
-  uid: string; device: string; ip: string | null; signedInAt: number | null; lastUsedAt: number | null; isThisDevice: boolean;
+  uid: string; device: Message; ip: string | null; signedInAt: number | null; lastUsedAt: number | null; isThisDevice: boolean;
 };
 export type AppView = { clientId: string; name: string; scopes: string[]; grantedAt: number | null };
 export type EventView = { type: string; occurredAt: number; ip: string | null; clientId: string | null };

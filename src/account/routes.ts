@@ -51,7 +51,7 @@ export function createAccountRoutes(deps: Deps) {
       await action();
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;
-      await page.render(ctx, person, { status: 400, error: { form, message: error.message } });
+      await page.render(ctx, person, { status: 400, error: { form, message: error.reason } });
     }
   }
 

@@ -1,3 +1,5 @@
+import type { Message } from '../i18n/catalogues.js';
+
 /** Browsers in the order their tokens must be tested: Edge and Opera also say Chrome, Chrome also says Safari. */
 const browsers: [RegExp, string][] = [
   [/Edg(e|A|iOS)?\//, 'Edge'],
@@ -23,13 +25,15 @@ const first = (table: [RegExp, string][], userAgent: string) => table.find(([pat
 
 /**
  * "Firefox on Linux": the major browsers and systems named from a User-Agent header, enough for a person to tell
- * their own devices apart; "Unknown browser" otherwise. The header is whatever the client sent, so only these fixed
- * names are ever shown, never the header itself.
+ * their own devices apart; "Unknown browser" otherwise. The names are the products' own, in every language; the
+ * sentence around them is the reader's. The header is whatever the client sent, so only these fixed names are ever
+ * shown, never the header itself.
  */
-export function describeUserAgent(userAgent: string | null | undefined): string {
-  if (!userAgent) return 'Unknown browser';
-  const browser = first(browsers, userAgent);
-  const system = first(systems, userAgent);
-  if (browser && system) return `${browser} on ${system}`;
-  return browser ?? (system ? `A browser on ${system}` : 'Unknown browser');
+export function describeUserAgent(userAgent: string | null | undefined): Message {
+  const browser = userAgent ? first(browsers, userAgent) : undefined;
+  const system = userAgent ? first(systems, userAgent) : undefined;
+  if (browser && system) return { key: 'account.sessions.device.browser_on_system', params: { browser, system } };
+  if (browser) return { key: 'account.sessions.device.browser', params: { browser } };
+  if (system) return { key: 'account.sessions.device.system', params: { system } };
+  return { key: 'account.sessions.device.unknown' };
 }

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { inEnglish, type Message } from '../i18n/catalogues.js';
 import type { Transaction, Transactions } from '../store/transactions.js';
 import { DuplicateEmailError, type User, type UserStore } from '../store/users.js';
 import { UserFacingError } from '../user-facing-error.js';
@@ -9,9 +10,10 @@ import { maximumPasswordLength, type PasswordPolicy } from './password-policy.js
 import { needsRehash, type PasswordHasher } from './passwords.js';
 import type { LogoutReport, Sessions, UserSession } from './sessions.js';
 
+/** An account rule refused: `reason` for a page (in the reader's language), `message` its English for the CLI. */
 export class AccountError extends UserFacingError {
-  constructor(message: string) {
-    super(message);
+  constructor(readonly reason: Message) {
+    super(inEnglish(reason));
     this.name = 'AccountError';
   }
 }
@@ -20,7 +22,7 @@ export class AccountError extends UserFacingError {
 function checkEmail(email: string): string {
   const normalized = normalizeEmail(email);
   const problem = emailProblem(normalized);
-  if (problem) throw new AccountError(`"${email}" is not a valid email address: ${problem}`);
+  if (problem) throw new AccountError({ key: 'account_rules.email.invalid', params: { email, problem } });
   return normalized;
 }
 
@@ -85,22 +87,22 @@ export function createAccounts(deps: {
   async function refuseLookAlike(email: string, skeleton: string): Promise<void> {
     const existing = await users.findBySkeleton(skeleton);
     if (existing && existing.email !== email) {
-      throw new AccountError(`"${email}" looks like the email of the existing user ${existing.email}`);
+      throw new AccountError({ key: 'account_rules.email.look_alike', params: { email, existing: existing.email } });
     }
   }
 
   async function requireUser(email: string): Promise<User> {
     const user = await users.findByEmail(normalizeEmail(email));
-    if (!user) throw new AccountError(`no user with email ${normalizeEmail(email)}`);
+    if (!user) throw new AccountError({ key: 'account_rules.no_user', params: { email: normalizeEmail(email) } });
     return user;
   }
 
   /** The normalised address a person may change their email to, or an AccountError saying why not. */
   async function checkNewEmail(user: User, email: string): Promise<string> {
     const normalized = checkEmail(email);
-    if (normalized === user.email) throw new AccountError(`${normalized} is already your email address`);
+    if (normalized === user.email) throw new AccountError({ key: 'account_rules.email.already_yours', params: { email: normalized } });
     await refuseLookAlike(normalized, emailSkeleton(normalized));
-    if (await users.findByEmail(normalized)) throw new AccountError(`a user with email ${normalized} already exists`);
+    if (await users.findByEmail(normalized)) throw new AccountError({ key: 'account_rules.email.taken', params: { email: normalized } });
     return normalized;
   }
 
@@ -172,7 +174,7 @@ export function createAccounts(deps: {
         // The skeleton is unique too: a look-alike created at the same moment loses here, and says so.
         if (!(error instanceof DuplicateEmailError)) throw error;
         await refuseLookAlike(email, skeleton);
-        throw new AccountError(error.message);
+        throw new AccountError({ key: 'account_rules.email.taken', params: { email } });
       }
       return user;
     },
@@ -185,15 +187,15 @@ export function createAccounts(deps: {
       const email = checkEmail(newEmail);
       const skeleton = emailSkeleton(email);
       const user = await users.find(id);
-      if (!user) throw new AccountError('no such user');
+      if (!user) throw new AccountError({ key: 'account_rules.no_such_user' });
       const holder = await users.findBySkeleton(skeleton);
-      if (holder && holder.id !== id) throw new AccountError(`"${email}" belongs to, or looks like, another account`);
+      if (holder && holder.id !== id) throw new AccountError({ key: 'account_rules.email.held_or_imitated', params: { email } });
       const changes = { email, emailSkeleton: skeleton, emailVerified: isVerified, updatedAt: now() };
       try {
         await users.update(id, changes, trx);
       } catch (error) {
         if (!(error instanceof DuplicateEmailError)) throw error;
-        throw new AccountError(`"${email}" belongs to another account`);
+        throw new AccountError({ key: 'account_rules.email.held', params: { email } });
       }
       return { ...user, ...changes };
     },
@@ -263,7 +265,7 @@ export function createAccounts(deps: {
     },
 
     /** The reason this password may not be set, or undefined (checked before a mailed link is used up). */
-    passwordProblem(password: string): string | undefined {
+    passwordProblem(password: string): Message | undefined {
       return passwordPolicy.problem(password);
     },
 

@@ -1,3 +1,5 @@
+import type { Message } from '../i18n/catalogues.js';
+
 /**
  * What an email address is to Latchkey, which uses it as the user name: the one spelling it is stored and compared
  * in, what may not be in one, and the key that makes look-alikes of one address collide.
@@ -44,42 +46,48 @@ const codePoint = (char: string) => `U+${char.codePointAt(0)!.toString(16).toUpp
  * (PRECIS refuses them for that reason: RFC 8264 §9.10).
  */
 const forbiddenCharacters: Array<[RegExp, string]> = [
-  [/\p{Cc}/u, 'the control character'],
-  [/[\p{Cf}\p{Default_Ignorable_Code_Point}\p{Zl}\p{Zp}]/u, 'the invisible character'],
-  [/[\s\p{Zs}]/u, 'the space'],
-  [/[\p{Cn}\p{Co}\p{Cs}]/u, 'the unassigned, private-use or unpaired code point'],
+  [/\p{Cc}/u, 'account_rules.email.control_character'],
+  [/[\p{Cf}\p{Default_Ignorable_Code_Point}\p{Zl}\p{Zp}]/u, 'account_rules.email.invisible_character'],
+  [/[\s\p{Zs}]/u, 'account_rules.email.space'],
+  [/[\p{Cn}\p{Co}\p{Cs}]/u, 'account_rules.email.unassigned_code_point'],
 ];
 
-/** The scripts whose letters imitate one another; a name that mixes them is a spoof or a typo (UTS #39 §5.1). */
+/**
+ * The scripts whose letters imitate one another (each with the catalogue key of its name); a name that mixes them is
+ * a spoof or a typo (UTS #39 §5.1).
+ */
 const lookAlikeScripts: Array<[string, RegExp]> = [
-  ['Latin', /\p{Script=Latin}/u],
-  ['Cyrillic', /\p{Script=Cyrillic}/u],
-  ['Greek', /\p{Script=Greek}/u],
-  ['Armenian', /\p{Script=Armenian}/u],
+  ['account_rules.script.latin', /\p{Script=Latin}/u],
+  ['account_rules.script.cyrillic', /\p{Script=Cyrillic}/u],
+  ['account_rules.script.greek', /\p{Script=Greek}/u],
+  ['account_rules.script.armenian', /\p{Script=Armenian}/u],
 ];
 
-function mixedScripts(text: string): string[] {
-  const scripts = lookAlikeScripts.filter(([, letters]) => letters.test(text)).map(([name]) => name);
+function mixedScripts(text: string): Message[] {
+  const scripts = lookAlikeScripts.filter(([, letters]) => letters.test(text)).map(([key]) => ({ key }));
   return scripts.length > 1 ? scripts : [];
 }
 
-/** Why a normalised email cannot name a new account, or undefined when it can. */
-export function emailProblem(normalized: string): string | undefined {
-  for (const [characters, name] of forbiddenCharacters) {
+/**
+ * Why a normalised email cannot name a new account (a page says it in the reader's language, the CLI in English), or
+ * undefined when it can.
+ */
+export function emailProblem(normalized: string): Message | undefined {
+  for (const [characters, key] of forbiddenCharacters) {
     const found = characters.exec(normalized);
-    if (found) return `it contains ${name} ${codePoint(found[0])}`;
+    if (found) return { key, params: { codePoint: codePoint(found[0]) } };
   }
-  if (normalized.length > maxEmailLength) return `it is longer than ${maxEmailLength} characters`;
-  if (!emailShape.test(normalized)) return 'it needs one @ with text on both sides';
+  if (normalized.length > maxEmailLength) return { key: 'account_rules.email.too_long', params: { max: maxEmailLength } };
+  if (!emailShape.test(normalized)) return { key: 'account_rules.email.no_at' };
   const [localPart, domain] = normalized.split('@');
   // "example.com." names the same host as "example.com" in DNS (RFC 1034 §3.1) but is another string here.
-  if (domain.endsWith('.')) return 'its domain ends with a dot';
-  if (domain.split('.').includes('')) return 'its domain has an empty label';
+  if (domain.endsWith('.')) return { key: 'account_rules.email.trailing_dot' };
+  if (domain.split('.').includes('')) return { key: 'account_rules.email.empty_label' };
   const mixed = mixedScripts(localPart);
-  if (mixed.length > 0) return `its local part mixes ${mixed.join(' and ')} letters`;
+  if (mixed.length > 0) return { key: 'account_rules.email.mixed_local_part', params: { scripts: mixed } };
   for (const label of domain.split('.')) {
     const mixedLabel = mixedScripts(label);
-    if (mixedLabel.length > 0) return `its domain label "${label}" mixes ${mixedLabel.join(' and ')} letters`;
+    if (mixedLabel.length > 0) return { key: 'account_rules.email.mixed_domain_label', params: { label, scripts: mixedLabel } };
   }
   return undefined;
 }

@@ -1,4 +1,5 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
+import type { Message } from '../i18n/catalogues.js';
 
 /**
  * NIST SP 800-63B §3.1.1.2 allows a verifier to cap length as long as at least 64 characters are accepted. 256
@@ -17,12 +18,12 @@ const commonPasswords = new Set(dictionary['passwords-common'].map((password) =>
  */
 export function createPasswordPolicy(settings: { minLength: number }) {
   return {
-    /** Why the password is refused, or undefined when it is acceptable. */
-    problem(password: string): string | undefined {
+    /** Why the password is refused (a page says it in the reader's language, the CLI in English), or undefined. */
+    problem(password: string): Message | undefined {
       const length = [...password.normalize('NFC')].length;
-      if (length < settings.minLength) return `the password must have at least ${settings.minLength} characters`;
-      if (length > maximumPasswordLength) return `the password must have at most ${maximumPasswordLength} characters`;
-      if (commonPasswords.has(password.toLowerCase())) return 'the password is one of the most commonly used passwords; choose another';
+      if (length < settings.minLength) return { key: 'account_rules.password.too_short', params: { min: settings.minLength } };
+      if (length > maximumPasswordLength) return { key: 'account_rules.password.too_long', params: { max: maximumPasswordLength } };
+      if (commonPasswords.has(password.toLowerCase())) return { key: 'account_rules.password.common' };
       return undefined;
     },
   };

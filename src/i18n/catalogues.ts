@@ -5,7 +5,12 @@ import en from '../../locales/en.json' with { type: 'json' };
 export const supportedLanguages = ['en', 'de'] as const satisfies readonly [string, ...string[]];
 export type Language = (typeof supportedLanguages)[number];
 
-export type Params = Record<string, string | number>;
+/**
+ * The value of a placeholder: text, a number, another message (said in the same language: a reason inside the
+ * sentence that refuses an address) or a list of messages (joined the language's way: "Latin and Cyrillic").
+ */
+export type Param = string | number | Message | Message[];
+export type Params = { [name: string]: Param };
 /** A message to show in the reader's language: a catalogue key and the values of its `{placeholders}`. */
 export type Message = { key: string; params?: Params };
 /** A piece of a translated sentence: text, or the value of one of its placeholders (which a page may emphasise). */
@@ -29,6 +34,7 @@ export const catalogues: Record<Language, Catalogue> = { en, de };
  */
 export function createTranslator(language: string, catalogue: Catalogue, fallback: Catalogue) {
   const plurals = new Intl.PluralRules(language);
+  const lists = new Intl.ListFormat(language, { type: 'conjunction' });
   function sentence(key: string, params: Params): string {
     const count = params.count;
     const pluralKey = typeof count === 'number' ? `${key}.${plurals.select(count)}` : undefined;
@@ -46,11 +52,21 @@ export function createTranslator(language: string, catalogue: Catalogue, fallbac
     const values = message.params ?? {};
     return sentence(message.key, values).split(/(\{[a-zA-Z_]+\})/).filter(Boolean).map((piece) => {
       const name = /^\{([a-zA-Z_]+)\}$/.exec(piece)?.[1];
-      return name !== undefined && name in values ? { text: String(values[name]), isParam: true } : { text: piece, isParam: false };
+      return name !== undefined && name in values ? { text: said(values[name]!), isParam: true } : { text: piece, isParam: false };
     });
+  }
+  function said(value: Param): string {
+    if (Array.isArray(value)) return lists.format(value.map(said));
+    return typeof value === 'object' ? t(value) : String(value);
   }
   const t = (key: string | Message, params?: Params): string => parts(key, params).map((part) => part.text).join('');
   return Object.assign(t, { parts, language });
 }
 
 export type Translate = ReturnType<typeof createTranslator>;
+
+/**
+ * English, for the messages that leave through no page: the CLI's line and the log say an error's message (an
+ * AccountError's reason) in English, from the same catalogue the pages use, so no sentence exists twice.
+ */
+export const inEnglish = createTranslator('en', catalogues.en, catalogues.en);

@@ -1,13 +1,22 @@
-import { AccountError, type Accounts } from '../accounts/accounts.js';
+import type { Accounts } from '../accounts/accounts.js';
 import type { Audit } from '../audit.js';
 import type { MailSettings } from '../config.js';
 import type { Mail } from '../mail/outbox.js';
 import type { Transaction, Transactions } from '../store/transactions.js';
 import type { User } from '../store/users.js';
+import { UserFacingError } from '../user-facing-error.js';
 import type { AccountLinks } from './links.js';
 import type { LinkOutcome } from './password-reset.js';
 
 export type Invitations = ReturnType<typeof createInvitations>;
+
+/** An invitation the CLI cannot send; its message is for the operator, in English, and never reaches a page. */
+export class InvitationError extends UserFacingError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvitationError';
+  }
+}
 
 export type Invitation = { email: string; givenName?: string; familyName?: string; isAdmin?: boolean; actor: string };
 
@@ -32,10 +41,10 @@ export function createInvitations(deps: {
 
   return {
     async invite(input: Invitation): Promise<{ user: User; isResent: boolean }> {
-      if (deps.isProduction && !settings.smtpUrl) throw new AccountError('invitations are mailed: set SMTP_URL (and EMAIL_FROM) first');
+      if (deps.isProduction && !settings.smtpUrl) throw new InvitationError('invitations are mailed: set SMTP_URL (and EMAIL_FROM) first');
       const existing = await accounts.findByEmail(input.email);
       if (existing && existing.passwordHash !== null) {
-        throw new AccountError(`${existing.email} already has an account with a password; they can use "Forgot your password?"`);
+        throw new InvitationError(`${existing.email} already has an account with a password; they can use "Forgot your password?"`);
       }
       const user = existing ?? undefined;
       const invited = await transactions.run(async (trx) => {

@@ -5,6 +5,7 @@ import { emailShaped } from '../accounts/email.js';
 import { BadFormError, formField } from '../interaction/form.js';
 import { hostedPageMiddleware } from '../interaction/routes.js';
 import type { Message } from '../i18n/catalogues.js';
+import { useUiLocales } from '../i18n/request-language.js';
 import type { Views } from '../views.js';
 import type { EmailGate } from './email-gate.js';
 import type { Invitations } from './invitations.js';
@@ -58,6 +59,12 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
   };
 
   router.use(...hostedPageMiddleware(views));
+  // These pages are reached from the sign-in (its links) and from each other (their forms), outside the interaction
+  // whose ui_locales chose its language: the links and forms carry that language on, as `ui_locales`.
+  router.use(async (ctx, next) => {
+    useUiLocales(ctx, { ui_locales: ctx.method === 'POST' ? formField(ctx, 'ui_locales') : ctx.query.ui_locales });
+    await next();
+  });
   router.use(async (ctx, next) => {
     if (ctx.method === 'POST' && !csrf.isValid(ctx, formField(ctx, 'csrf'))) {
       throw new BadFormError('recovery.form_expired');
@@ -79,7 +86,7 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
         outcome = await what.use(token, password, ctx.ip);
       } catch (error) {
         if (!(error instanceof AccountError)) throw error;
-        return page(ctx, 'set-password', { title: what.title, lead: what.lead, action: path, token, error: error.message }, 400);
+        return page(ctx, 'set-password', { title: what.title, lead: what.lead, action: path, token, error: error.reason }, 400);
       }
       if (!outcome.isDone) return linkInvalid(ctx);
       // An accepted invitation signs this browser in (sign-in-ticket.ts).

@@ -62,10 +62,10 @@ export function createSignUp(deps: {
 
   return {
     /**
-     * What is wrong with the form, as a message for the person (a catalogue key; the email's and the password's
-     * reasons come from the account rules, which the CLI shares, in English), or undefined.
+     * What is wrong with the form, as a message for the person (the email's and the password's reasons come from the
+     * account rules, which the CLI shares), or undefined.
      */
-    problem(input: Registration): Message | string | undefined {
+    problem(input: Registration): Message | undefined {
       const email = normalizeEmail(input.email);
       const problem = emailProblem(email);
       if (problem) return { key: 'recovery.sign_up.bad_email', params: { problem } };
@@ -73,9 +73,12 @@ export function createSignUp(deps: {
       if (settings.registrationEmailDomains.length > 0 && !settings.registrationEmailDomains.includes(domain)) {
         return { key: 'recovery.sign_up.domains', params: { domains: settings.registrationEmailDomains.join(', ') } };
       }
-      for (const [field, name] of [['given_name', input.givenName], ['family_name', input.familyName]] as const) {
-        if (!name.trim()) return `recovery.sign_up.no_${field}`;
-        if (name.length > maxNameLength || unprintable.test(name)) return { key: `recovery.sign_up.long_${field}`, params: { count: maxNameLength } };
+      for (const [name, missing, unfit] of [
+        [input.givenName, 'recovery.sign_up.no_given_name', 'recovery.sign_up.long_given_name'],
+        [input.familyName, 'recovery.sign_up.no_family_name', 'recovery.sign_up.long_family_name'],
+      ]) {
+        if (!name.trim()) return { key: missing };
+        if (name.length > maxNameLength || unprintable.test(name)) return { key: unfit, params: { count: maxNameLength } };
       }
       return accounts.passwordProblem(input.password);
     },
