@@ -45,9 +45,11 @@ def comparable_uri(uri):
         return None
     try:
         parts = urlsplit(uri)
-        return (parts.scheme, parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme], parts.path or "/")
+        default_port = DEFAULT_PORTS[parts.scheme]
+        port = parts.port or default_port
     except (KeyError, ValueError):
         return None
+    return (parts.scheme, parts.hostname, port, parts.path or "/") if parts.hostname else None
 
 
 def read_settings():
