@@ -20,6 +20,7 @@ import { createLanguages } from './i18n/languages.js';
 import { createLogTransport, createSmtpTransport } from './mail/transport.js';
 import { createMaintenance, type Maintenance } from './maintenance.js';
 import { createRecovery, type Recovery } from './recovery/recovery.js';
+import { createRequestLimits } from './recovery/request-limits.js';
 import { createBackChannel } from './oidc/back-channel-logout.js';
 import { createProviderHost, type ProviderHost } from './oidc/provider-host.js';
 import { createConnections, type Connections } from './federation/connections.js';
@@ -164,9 +165,11 @@ export async function openServices(config: Config, options: ServiceOptions = {})
   // The pages and the mails a request causes speak the request's language (docs/translations.md).
   const languages = createLanguages();
   const mail = createMail({ outbox, templates: createMailTemplates(languages), issuer, now, onQueued: () => mailSender.wake() });
-  const recovery = createRecovery({ config, accounts, users, hasher, tokens: accountTokens, counters, mail, transactions, audit, logger, now });
+  // Hourly limits of the forms that send mail (reset, sign-up, verification, email change), in the shared counters.
+  const limits = createRequestLimits({ counters, now });
+  const recovery = createRecovery({ config, accounts, users, hasher, tokens: accountTokens, limits, mail, transactions, audit, logger, now });
   const account = createAccountServices({
-    config, accounts, sessions, throttle, audit, mail, transactions, payloads, clients, auditEvents, accountTokens, issuer, now,
+    config, accounts, sessions, throttle, audit, mail, transactions, payloads, clients, auditEvents, accountTokens, limits, issuer, now,
   });
   const maintenance = createMaintenance({
     config, sessions, auditEvents, providerHost, logger, mailSender,

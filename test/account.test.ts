@@ -195,12 +195,50 @@ describe('changing the email', () => {
     expect(await isSignedIn(browser)).toBe(true);
   });
 
-  it('refuses an address another account has, or one that looks like it', async () => {
+  it('answers an address another account has, or one that looks like it, as any other: its owner is told, the asker learns nothing', async () => {
+    const unique = Date.now();
     const taken = await createUser(server.services);
-    const { page, browser } = await signedInPerson();
-    const refused = await browser.submit(page, 'form[action="/account/email"]', { email: taken.email.toUpperCase() });
-    expect(refused.status).toBe(400);
-    expect(textOf(refused.html, '#email-error')).toContain('already exists');
+    const imitated = await createUser(server.services, { email: `ace${unique}@example.com` });
+    const { user, page, browser } = await signedInPerson();
+    const free = await browser.submit(page, 'form[action="/account/email"]', { email: `free-${user.email}` });
+    // The same answer for a free address, a taken one (in other case) and a Cyrillic look-alike of another.
+    for (const [asked, owner] of [[taken.email.toUpperCase(), taken], [`\u0430\u0441\u0435${unique}@example.com`, imitated]] as const) {
+      const answer = await browser.submit(page, 'form[action="/account/email"]', { email: asked });
+      expect(answer.status).toBe(free.status);
+      expect(answer.url).toBe(free.url);
+      expect(answer.html).not.toContain(owner.email);
+      const [warning] = await smtp.waitFor(1, (m) => m.envelopeTo.includes(owner.email) && m.subject === 'Someone tried to use your address for another account');
+      expect(warning!.text).not.toContain(user.email);
+      expect(warning!.text).not.toMatch(/https?:\/\/\S+token=/);
+    }
+    // Nothing was sent to the asked-for addresses but the free one's link, and nothing changed.
+    expect(smtp.received.filter((m) => m.envelopeTo.includes(`\u0430\u0441\u0435${unique}@example.com`))).toEqual([]);
+    expect((await server.services.accounts.findActive(user.id))?.email).toBe(user.email);
+    expect(await server.database('account_tokens').where({ user_id: user.id, purpose: 'email-change' })).toHaveLength(1);
+  });
+
+  it('limits the links and warnings one address can be sent (PASSWORD_RESET_MAX_PER_ADDRESS_PER_HOUR), known or not', async () => {
+    const owner = await createUser(server.services);
+    const asker = await signedInPerson();
+    const another = await signedInPerson();
+    const limit = server.config.mail.resetsPerAddressPerHour;
+    const answers = [];
+    for (let attempt = 0; attempt <= limit; attempt += 1) {
+      // From two accounts: the limit is the inbox's, not the asker's.
+      const { browser, page } = attempt % 2 === 0 ? asker : another;
+      answers.push(await browser.submit(page, 'form[action="/account/email"]', { email: owner.email }));
+    }
+    expect(answers.slice(0, limit).map((answer) => answer.status)).toEqual(Array(limit).fill(200));
+    const refused = answers[limit]!;
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(textOf(refused.html, '#email-error')).toMatch(/Too many requests/);
+    await smtp.waitFor(limit, (m) => m.envelopeTo.includes(owner.email));
+    // The same limit for an address nobody has: a refusal tells nothing.
+    const nobody = `nobody-${owner.email}`;
+    const unknown = [];
+    for (let attempt = 0; attempt <= limit; attempt += 1) unknown.push((await asker.browser.submit(asker.page, 'form[action="/account/email"]', { email: nobody })).status);
+    expect(unknown).toEqual([...Array(limit).fill(200), 429]);
   });
 
   it('asks for the password again once the sign-in is older than REAUTH_AFTER', async () => {

@@ -9,6 +9,7 @@ import type { AccountTokenStore } from '../store/account-tokens.js';
 import type { AuditEventStore } from '../store/audit-events.js';
 import type { OidcPayloadStore } from '../store/oidc-payloads.js';
 import type { Transactions } from '../store/transactions.js';
+import type { RequestLimits } from '../recovery/request-limits.js';
 import { createEmailChange } from './email-change.js';
 import { createAccountOverview } from './overview.js';
 import { createPasswordChange } from './password-change.js';
@@ -24,7 +25,7 @@ export type AccountServices = ReturnType<typeof createAccountServices>;
 export function createAccountServices(deps: {
   config: Pick<Config, 'sessionTtlSeconds' | 'reauthAfterSeconds' | 'mail'>;
   accounts: Accounts; sessions: Sessions; throttle: LoginThrottle; audit: Audit; mail: Mail; transactions: Transactions;
-  payloads: OidcPayloadStore; clients: Pick<Clients, 'find'>; auditEvents: AuditEventStore; accountTokens: AccountTokenStore;
+  payloads: OidcPayloadStore; clients: Pick<Clients, 'find'>; auditEvents: AuditEventStore; accountTokens: AccountTokenStore; limits: RequestLimits;
   issuer: () => string; now: () => number;
 }) {
   const { config, accounts, sessions, audit, now } = deps;
@@ -38,7 +39,7 @@ export function createAccountServices(deps: {
     selfService: createSelfService({ accounts, sessions, overview, audit }),
     passwordChange: createPasswordChange({ accounts, sessions, throttle: deps.throttle, audit, mail: deps.mail, transactions: deps.transactions }),
     emailChange: createEmailChange({
-      accounts, accountTokens: deps.accountTokens, mail: deps.mail, transactions: deps.transactions, audit,
+      accounts, accountTokens: deps.accountTokens, mail: deps.mail, transactions: deps.transactions, audit, limits: deps.limits, settings: config.mail,
       issuer: deps.issuer, ttlSeconds: config.mail.emailVerificationTtlSeconds, now,
     }),
     reauthAfterSeconds: config.reauthAfterSeconds,

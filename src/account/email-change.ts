@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Accounts } from '../accounts/accounts.js';
 import type { Audit } from '../audit.js';
+import type { MailSettings } from '../config.js';
 import type { Mail } from '../mail/outbox.js';
+import { addressKey, ipKey, type RequestLimits } from '../recovery/request-limits.js';
 import type { AccountTokenStore } from '../store/account-tokens.js';
 import type { Transactions } from '../store/transactions.js';
 import type { User } from '../store/users.js';
@@ -13,20 +15,38 @@ export const confirmPath = '/account/email/confirm';
 
 export type EmailChange = ReturnType<typeof createEmailChange>;
 
+/** What a request for a new address came to: the link is on its way (as far as the person may know), or wait. */
+export type EmailChangeRequest = { isSent: true } | { isSent: false; retryAfterSeconds: number };
+
 /**
  * A new email replaces the old one only once a link mailed to the new address is followed: the single-use link
  * (account_tokens, purpose `email-change`, lifetime EMAIL_VERIFICATION_TTL) proves the person reads that mailbox.
  * A new request replaces an unused link. When the change is made, the old address is told.
+ *
+ * Whether the new address belongs to another account (or looks like one's) never changes the answer, as on the
+ * sign-up page: that account's owner is mailed "someone tried to use your address" instead. Requests are limited
+ * like the other forms that send mail (PASSWORD_RESET_MAX_PER_ADDRESS_PER_HOUR for the new address, known or not,
+ * and PASSWORD_RESET_MAX_PER_IP_PER_HOUR), so the form can flood no one's inbox, and the few answers an address can
+ * get in an hour are too few to tell the two paths apart by their timing.
  */
 export function createEmailChange(deps: {
-  accounts: Accounts; accountTokens: AccountTokenStore; mail: Mail; transactions: Transactions; audit: Audit;
-  issuer: () => string; ttlSeconds: number; now: () => number;
+  accounts: Accounts; accountTokens: AccountTokenStore; mail: Mail; transactions: Transactions; audit: Audit; limits: RequestLimits;
+  settings: Pick<MailSettings, 'resetsPerAddressPerHour' | 'resetsPerIpPerHour'>; issuer: () => string; ttlSeconds: number; now: () => number;
 }) {
-  const { accounts, accountTokens, mail, now } = deps;
+  const { accounts, accountTokens, mail, now, settings } = deps;
   return {
-    /** Mails the confirmation link to the new address; throws AccountError when the address cannot be used. */
-    async request(user: User, requested: string, ip: string): Promise<string> {
-      const email = await accounts.checkNewEmail(user, requested);
+    /** Mails the confirmation link to the new address; throws AccountError when the address itself is unusable. */
+    async request(user: User, requested: string, ip: string): Promise<EmailChangeRequest> {
+      const { email, owner } = await accounts.checkNewEmail(user, requested);
+      const retryAfterSeconds = await deps.limits.reserve('email-change', [
+        { key: ipKey(ip), perHour: settings.resetsPerIpPerHour }, { key: addressKey(email), perHour: settings.resetsPerAddressPerHour },
+      ]);
+      if (retryAfterSeconds !== undefined) return { isSent: false, retryAfterSeconds };
+      if (owner) {
+        await mail.enqueue({ to: owner.email, subject: 'mail.email_change_existing.subject', template: 'email-change-existing', locals: {} });
+        void deps.audit.record({ type: 'email.change_refused', accountId: user.id, email: user.email, ip, details: { newEmail: email, ownerId: owner.id } });
+        return { isSent: true };
+      }
       const token = randomBytes(32).toString('base64url');
       const link = `${deps.issuer()}${confirmPath}?${new URLSearchParams({ token })}`;
       await deps.transactions.run(async (trx) => {
@@ -34,7 +54,7 @@ export function createEmailChange(deps: {
         await mail.enqueue({ to: email, subject: 'mail.email_change.subject', template: 'email-change', locals: { link, email, oldEmail: user.email } }, trx);
       });
       void deps.audit.record({ type: 'email.change_requested', accountId: user.id, email: user.email, ip, details: { newEmail: email } });
-      return email;
+      return { isSent: true };
     },
 
     /** The change a valid, unused link would make, without using it up (the page that asks to confirm). */

@@ -1,3 +1,4 @@
+import type { Message } from '../i18n/catalogues.js';
 import type { Accounts } from '../accounts/accounts.js';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import { HashingBusyError } from '../accounts/passwords.js';
@@ -8,7 +9,7 @@ import type { User } from '../store/users.js';
 import type { Transactions } from '../store/transactions.js';
 
 /** A password check that failed: what to tell the person, with the status to answer. */
-export type PasswordRefusal = { message: string; status: 400 | 429 | 503; retryAfterSeconds?: number };
+export type PasswordRefusal = { message: string | Message; status: 400 | 429 | 503; retryAfterSeconds?: number };
 
 export type PasswordChange = ReturnType<typeof createPasswordChange>;
 

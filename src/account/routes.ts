@@ -106,7 +106,14 @@ export function createAccountRoutes(deps: Deps) {
       }
     }
     await orShow(ctx, person, 'email', async () => {
-      await account.emailChange.request(person.user, formField(ctx, 'email') ?? '', ctx.ip);
+      const requested = await account.emailChange.request(person.user, formField(ctx, 'email') ?? '', ctx.ip);
+      if (!requested.isSent) {
+        await refuse(ctx, person, 'email', {
+          status: 429, retryAfterSeconds: requested.retryAfterSeconds,
+          message: { key: 'recovery.too_many', params: { count: Math.ceil(requested.retryAfterSeconds / 60) } },
+        });
+        return;
+      }
       done(ctx, 'email-sent');
     });
   });

@@ -97,13 +97,17 @@ export function createAccounts(deps: {
     return user;
   }
 
-  /** The normalised address a person may change their email to, or an AccountError saying why not. */
-  async function checkNewEmail(user: User, email: string): Promise<string> {
+  /**
+   * The normalised address a person asks to change their email to, and the other account that holds it or an
+   * address that looks like it (`owner`), if any; an AccountError when the address itself is unusable. Whether
+   * another account holds it is for the caller to keep to itself (account/email-change.ts): telling the person would
+   * let anyone with an account find out who else has one.
+   */
+  async function checkNewEmail(user: User, email: string): Promise<{ email: string; owner?: User }> {
     const normalized = checkEmail(email);
     if (normalized === user.email) throw new AccountError({ key: 'account_rules.email.already_yours', params: { email: normalized } });
-    await refuseLookAlike(normalized, emailSkeleton(normalized));
-    if (await users.findByEmail(normalized)) throw new AccountError({ key: 'account_rules.email.taken', params: { email: normalized } });
-    return normalized;
+    const owner = await users.findByEmail(normalized) ?? await users.findBySkeleton(emailSkeleton(normalized));
+    return owner && owner.id !== user.id ? { email: normalized, owner } : { email: normalized };
   }
 
   return {
