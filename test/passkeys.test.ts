@@ -190,6 +190,15 @@ describe('passkeys over HTTP', () => {
     expect(await auditTypes(user.id)).toContain('mfa.passkey_counter_regressed');
   });
 
+  it("says that a passkey was added in the reader's language", async () => {
+    const user = await createUser(server.services);
+    const browser = createBrowser({ headers: { 'accept-language': 'de' } });
+    await signIn(rp, browser, { email: user.email, password });
+    await enrolPasskey(browser, server.issuer, newAuthenticator());
+    const second = await enrolPasskey(browser, server.issuer, newAuthenticator(), 'Telefon');
+    expect(textOf(second.page.html, '[role=status]')).toBe('Der Passkey „Telefon“ wurde hinzugefügt.');
+  });
+
   it('renames and removes a passkey (the password again), and lists it in the CLI view of factors', async () => {
     const { user, browser } = await userWithPasskey();
     let overview = await browser.follow(`${server.issuer}/account/security`);

@@ -8,7 +8,7 @@ import type { SignedIn } from './account-security.js';
 import { passkeyLabel, type Passkeys } from './passkeys.js';
 import type { SecondFactors } from './second-factors.js';
 
-type Notice = { error?: string | Message; message?: string };
+type Notice = { error?: string | Message; message?: string | Message };
 
 /** What the account security page shares with its passkey routes (src/mfa/account-security.ts). */
 type AccountPage = {
@@ -58,7 +58,7 @@ export function mountAccountPasskeys(router: Router, page: AccountPage) {
     void audit.record({ type: 'mfa.enrolled', accountId: user.id, email: user.email, ip: ctx.ip, details: { kind: 'passkey', where: 'account', passkeyId: added.id } });
     // The first factor comes with recovery codes, as an authenticator app does.
     if (!hadFactor) return page.showRecoveryCodes(ctx, await secondFactors.regenerateRecoveryCodes(user.id));
-    await page.overview(ctx, signedIn, { message: `The passkey "${added.label}" was added.` });
+    await page.overview(ctx, signedIn, { message: { key: 'mfa.passkey.added', params: { name: added.label } } });
   });
 
   router.post('/passkeys/:id/rename', async (ctx) => {

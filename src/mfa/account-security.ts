@@ -53,7 +53,7 @@ export function createAccountSecurityRoutes(deps: Deps) {
     ctx.body = views.render(name, locals);
   }
 
-  async function overview(ctx: Context, signedIn: SignedIn, notice: { error?: string | Message; message?: string } = {}, status = 200) {
+  async function overview(ctx: Context, signedIn: SignedIn, notice: { error?: string | Message; message?: string | Message } = {}, status = 200) {
     const { factors, recoveryCodesLeft } = await secondFactors.list(signedIn.user.id);
     page(ctx, 'mfa/account-security', {
       title: 'mfa.security.heading', email: signedIn.user.email, recoveryCodesLeft, csrf: tokenFor(signedIn),
