@@ -1,5 +1,3 @@
-import { dictionary } from '@zxcvbn-ts/language-common';
-
 /**
  * NIST SP 800-63B §3.1.1.2 allows a verifier to cap length as long as at least 64 characters are accepted. 256
  * leaves room for any passphrase while bounding what each sign-in attempt may feed to argon2 (and what the login
@@ -7,8 +5,15 @@ import { dictionary } from '@zxcvbn-ts/language-common';
  */
 export const maximumPasswordLength = 256;
 
-// About 49,000 passwords seen most often in breaches (zxcvbn's list), compared case-insensitively.
-const commonPasswords = new Set(dictionary['passwords-common'].map((password) => password.toLowerCase()));
+/**
+ * About 49,000 passwords seen most often in breaches (zxcvbn's list), compared case-insensitively. Imported when a
+ * password is first set rather than at start-up: the list holds 3 to 6 MB of a server's memory, and a server that
+ * only signs people in never needs it.
+ */
+async function loadCommonPasswords(): Promise<Set<string>> {
+  const { dictionary } = await import('@zxcvbn-ts/language-common');
+  return new Set(dictionary['passwords-common'].map((password) => password.toLowerCase()));
+}
 
 /**
  * The password rules of NIST SP 800-63B §3.1.1.2: a minimum length (counted in Unicode code points, after NFC
@@ -16,13 +21,19 @@ const commonPasswords = new Set(dictionary['passwords-common'].map((password) =>
  * composition rules (required digits, symbols, mixed case) or periodic expiry.
  */
 export function createPasswordPolicy(settings: { minLength: number }) {
+  let commonPasswords: Promise<Set<string>> | undefined;
   return {
     /** Why the password is refused, or undefined when it is acceptable. */
-    problem(password: string): string | undefined {
+    async problem(password: string): Promise<string | undefined> {
       const length = [...password.normalize('NFC')].length;
       if (length < settings.minLength) return `the password must have at least ${settings.minLength} characters`;
       if (length > maximumPasswordLength) return `the password must have at most ${maximumPasswordLength} characters`;
-      if (commonPasswords.has(password.toLowerCase())) return 'the password is one of the most commonly used passwords; choose another';
+      // A failed import is tried again by the next password.
+      commonPasswords ??= loadCommonPasswords().catch((error: unknown) => {
+        commonPasswords = undefined;
+        throw error;
+      });
+      if ((await commonPasswords).has(password.toLowerCase())) return 'the password is one of the most commonly used passwords; choose another';
       return undefined;
     },
   };
