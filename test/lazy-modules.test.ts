@@ -6,25 +6,28 @@ const run = promisify(execFile);
 
 /**
  * A fresh test server in a process of its own (which modules are loaded is a property of the process): what it has
- * loaded once it answers, then after the first password check and the first passkey ceremony. Both libraries load
- * CommonJS files (the list itself; the WebAuthn helpers' ASN.1 parser), so the process's require cache shows them.
+ * loaded once it answers, then after the first password check, passkey ceremony and QR code. Each of these loads
+ * CommonJS files (the list itself, the WebAuthn helpers' ASN.1 parser, qrcode), so the require cache shows them.
  */
 const script = `
 import { createRequire } from 'node:module';
 import { startTestServer } from './test/support/server.ts';
+import { qrCodeSvg } from './src/mfa/totp.ts';
 const cache = createRequire(import.meta.url).cache;
 const loaded = () => ({
   commonPasswords: Object.keys(cache).some((file) => file.includes('/node_modules/@zxcvbn-ts/language-common/')),
   webAuthn: Object.keys(cache).some((file) => file.includes('/node_modules/@peculiar/asn1-schema/')),
+  qrCode: Object.keys(cache).some((file) => file.includes('/node_modules/qrcode/')),
 });
 const server = await startTestServer();
 const discovery = await fetch(server.issuer + '/.well-known/openid-configuration');
 const atStart = loaded();
 const refused = await server.services.accounts.passwordProblem('Password1');
 const options = await server.services.passkeysFor(server.issuer).authenticationOptions('sign-in', 'interaction-1');
+const svg = await qrCodeSvg('otpauth://totp/Latchkey:ada%40example.com?secret=JBSWY3DPEHPK3PXP');
 const afterUse = loaded();
 await server.close();
-console.log(JSON.stringify({ status: discovery.status, atStart, refused, challenge: typeof options.challenge, afterUse }));
+console.log(JSON.stringify({ status: discovery.status, atStart, refused, challenge: typeof options.challenge, svg: svg.startsWith('<svg'), afterUse }));
 `;
 
 describe('the modules only rare paths need', () => {
@@ -33,10 +36,11 @@ describe('the modules only rare paths need', () => {
     const report = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(report).toEqual({
       status: 200,
-      atStart: { commonPasswords: false, webAuthn: false },
+      atStart: { commonPasswords: false, webAuthn: false, qrCode: false },
       refused: 'the password is one of the most commonly used passwords; choose another',
       challenge: 'string',
-      afterUse: { commonPasswords: true, webAuthn: true },
+      svg: true,
+      afterUse: { commonPasswords: true, webAuthn: true, qrCode: true },
     });
   }, 60_000);
 });
