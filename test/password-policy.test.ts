@@ -18,39 +18,39 @@ import { startTestServer, type TestServer } from './support/server.js';
 import { runCliCapturing } from './support/cli.js';
 
 /** The policy's reason in English (as the CLI says it), or undefined. */
-const problemOf = (minLength: number, password: string) => {
-  const problem = createPasswordPolicy({ minLength }).problem(password);
+const problemOf = async (minLength: number, password: string) => {
+  const problem = await createPasswordPolicy({ minLength }).problem(password);
   return problem && inEnglish(problem);
 };
 
 describe('the password policy (NIST SP 800-63B)', () => {
   const policy = { problem: (password: string) => problemOf(8, password) };
 
-  it('accepts long passphrases with no composition rules, up to the maximum', () => {
-    expect(policy.problem('all lowercase words, no digits')).toBeUndefined();
-    expect(policy.problem('x'.repeat(64))).toBeUndefined();
-    expect(policy.problem('a'.repeat(maximumPasswordLength - 3) + ' ok')).toBeUndefined();
-    expect(policy.problem('y'.repeat(maximumPasswordLength + 1))).toBe(`the password must have at most ${maximumPasswordLength} characters`);
+  it('accepts long passphrases with no composition rules, up to the maximum', async () => {
+    expect(await policy.problem('all lowercase words, no digits')).toBeUndefined();
+    expect(await policy.problem('x'.repeat(64))).toBeUndefined();
+    expect(await policy.problem('a'.repeat(maximumPasswordLength - 3) + ' ok')).toBeUndefined();
+    expect(await policy.problem('y'.repeat(maximumPasswordLength + 1))).toBe(`the password must have at most ${maximumPasswordLength} characters`);
   });
 
-  it('counts characters, not UTF-16 units', () => {
-    expect(policy.problem('🔑'.repeat(8))).toBeUndefined();
-    expect(policy.problem('🔑'.repeat(7))).toBe('the password must have at least 8 characters');
-    expect(policy.problem('🔑'.repeat(maximumPasswordLength))).toBeUndefined();
+  it('counts characters, not UTF-16 units', async () => {
+    expect(await policy.problem('🔑'.repeat(8))).toBeUndefined();
+    expect(await policy.problem('🔑'.repeat(7))).toBe('the password must have at least 8 characters');
+    expect(await policy.problem('🔑'.repeat(maximumPasswordLength))).toBeUndefined();
   });
 
-  it.each(['password1', 'PASSWORD1', 'Qwertyuiop', 'iloveyou1'])('refuses the common password %s, whatever its case', (password) => {
-    expect(policy.problem(password)).toBe('the password is one of the most commonly used passwords; choose another');
+  it.each(['password1', 'PASSWORD1', 'Qwertyuiop', 'iloveyou1'])('refuses the common password %s, whatever its case', async (password) => {
+    expect(await policy.problem(password)).toBe('the password is one of the most commonly used passwords; choose another');
   });
 
-  it('takes its minimum length from PASSWORD_MIN_LENGTH, between 8 and 64', () => {
+  it('takes its minimum length from PASSWORD_MIN_LENGTH, between 8 and 64', async () => {
     expect(loadConfig({}).passwordMinLength).toBe(8);
     expect(loadConfig({ PASSWORD_MIN_LENGTH: '12' }).passwordMinLength).toBe(12);
     for (const value of ['4', '65', 'twelve']) {
       expect(() => loadConfig({ PASSWORD_MIN_LENGTH: value })).toThrow(ConfigError);
     }
-    expect(problemOf(12, 'eleven chars')).toBeUndefined();
-    expect(problemOf(12, 'ten chars!')).toBe('the password must have at least 12 characters');
+    expect(await problemOf(12, 'eleven chars')).toBeUndefined();
+    expect(await problemOf(12, 'ten chars!')).toBe('the password must have at least 12 characters');
   });
 });
 

@@ -62,7 +62,7 @@ export function createPasswordChange(deps: {
     ): Promise<PasswordRefusal | undefined> {
       const refused = await verify(user, passwords.current, ip);
       if (refused) return refused;
-      accounts.checkPassword(passwords.next);
+      await accounts.checkPassword(passwords.next);
       // This session signs in anew, and every session signed in before that moment is refused from now on, also one
       // that a request in flight saves again after endOthers has deleted it.
       const renewedAt = await session.renew();

@@ -61,8 +61,8 @@ export function createAccounts(deps: {
   let decoyHash: Promise<string> | undefined;
 
   /** Every way of setting a password goes through the policy. */
-  function checkPassword(password: string): void {
-    const problem = passwordPolicy.problem(password);
+  async function checkPassword(password: string): Promise<void> {
+    const problem = await passwordPolicy.problem(password);
     if (problem) throw new AccountError(problem);
   }
 
@@ -152,7 +152,7 @@ export function createAccounts(deps: {
     async create(input: NewUser, trx?: Transaction): Promise<User> {
       const email = checkEmail(input.email);
       const skeleton = emailSkeleton(email);
-      if (input.password !== undefined) checkPassword(input.password);
+      if (input.password !== undefined) await checkPassword(input.password);
       const profile = checkProfile(input);
       await refuseLookAlike(email, skeleton);
       const timestamp = now();
@@ -269,7 +269,7 @@ export function createAccounts(deps: {
     },
 
     /** The reason this password may not be set, or undefined (checked before a mailed link is used up). */
-    passwordProblem(password: string): Message | undefined {
+    passwordProblem(password: string): Promise<Message | undefined> {
       return passwordPolicy.problem(password);
     },
 
@@ -293,7 +293,7 @@ export function createAccounts(deps: {
      * (the account page keeps the session that made the change).
      */
     async setOwnPassword(id: string, password: string, sessionsValidAfter: number, trx?: Transaction): Promise<void> {
-      checkPassword(password);
+      await checkPassword(password);
       await users.update(id, { passwordHash: await hasher.hash(password), sessionsValidAfter, updatedAt: now() }, trx);
     },
 
@@ -309,7 +309,7 @@ export function createAccounts(deps: {
    * announces the change); when it returns false, nothing is changed and undefined is returned.
    */
   async function changePassword(user: User, password: string, within?: (trx: Transaction) => Promise<boolean>, changes: Partial<User> = {}): Promise<UserLogout | undefined> {
-    checkPassword(password);
+    await checkPassword(password);
     const passwordHash = await hasher.hash(password);
     const isChanged = await transactions.run(async (trx) => {
       if (within && !(await within(trx))) return false;

@@ -1,4 +1,3 @@
-import { dictionary } from '@zxcvbn-ts/language-common';
 import type { Message } from '../i18n/catalogues.js';
 
 /**
@@ -8,8 +7,15 @@ import type { Message } from '../i18n/catalogues.js';
  */
 export const maximumPasswordLength = 256;
 
-// About 49,000 passwords seen most often in breaches (zxcvbn's list), compared case-insensitively.
-const commonPasswords = new Set(dictionary['passwords-common'].map((password) => password.toLowerCase()));
+/**
+ * About 49,000 passwords seen most often in breaches (zxcvbn's list), compared case-insensitively. Imported when a
+ * password is first set rather than at start-up: the list holds 3 to 6 MB of a server's memory, and a server that
+ * only signs people in never needs it.
+ */
+async function loadCommonPasswords(): Promise<Set<string>> {
+  const { dictionary } = await import('@zxcvbn-ts/language-common');
+  return new Set(dictionary['passwords-common'].map((password) => password.toLowerCase()));
+}
 
 /**
  * The password rules of NIST SP 800-63B §3.1.1.2: a minimum length (counted in Unicode code points, after NFC
@@ -17,13 +23,19 @@ const commonPasswords = new Set(dictionary['passwords-common'].map((password) =>
  * composition rules (required digits, symbols, mixed case) or periodic expiry.
  */
 export function createPasswordPolicy(settings: { minLength: number }) {
+  let commonPasswords: Promise<Set<string>> | undefined;
   return {
     /** Why the password is refused (a page says it in the reader's language, the CLI in English), or undefined. */
-    problem(password: string): Message | undefined {
+    async problem(password: string): Promise<Message | undefined> {
       const length = [...password.normalize('NFC')].length;
       if (length < settings.minLength) return { key: 'account_rules.password.too_short', params: { min: settings.minLength } };
       if (length > maximumPasswordLength) return { key: 'account_rules.password.too_long', params: { max: maximumPasswordLength } };
-      if (commonPasswords.has(password.toLowerCase())) return { key: 'account_rules.password.common' };
+      // A failed import is tried again by the next password.
+      commonPasswords ??= loadCommonPasswords().catch((error: unknown) => {
+        commonPasswords = undefined;
+        throw error;
+      });
+      if ((await commonPasswords).has(password.toLowerCase())) return { key: 'account_rules.password.common' };
       return undefined;
     },
   };

@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import type { OutboxMail } from '../store/mail-outbox.js';
 
@@ -44,13 +44,25 @@ function toMessage(mail: OutboxMail, from: string, messageIdDomain: string) {
   };
 }
 
+/**
+ * nodemailer is imported for the first mail, not at start-up (it is over a megabyte of memory and a tenth of a
+ * second of start-up for a server that may send no mail for hours). An import that failed fails that delivery,
+ * which the outbox retries, and is tried again then.
+ */
 export function createSmtpTransport(deps: { smtpUrl: string; from: string; timeoutMs: number; messageIdDomain: () => string }): MailTransport {
-  const transporter = nodemailer.createTransport(smtpOptions(deps.smtpUrl, deps.timeoutMs));
+  let transporter: Promise<Transporter> | undefined;
+  const open = () => (transporter ??= import('nodemailer').then(
+    ({ default: nodemailer }) => nodemailer.createTransport(smtpOptions(deps.smtpUrl, deps.timeoutMs)),
+    (error: unknown) => {
+      transporter = undefined;
+      throw error;
+    },
+  ));
   return {
     async deliver(mail) {
-      await transporter.sendMail(toMessage(mail, deps.from, deps.messageIdDomain()));
+      await (await open()).sendMail(toMessage(mail, deps.from, deps.messageIdDomain()));
     },
-    close: () => transporter.close(),
+    close: () => void transporter?.then((opened) => opened.close(), () => undefined),
   };
 }
 

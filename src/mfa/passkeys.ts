@@ -1,10 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type AuthenticatorTransportFuture, type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON, type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON, AuthenticatorTransportFuture, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { decodeClientDataJSON, isoBase64URL } from '@simplewebauthn/server/helpers';
 import { isStorableText } from '../database.js';
 import type { PasskeyStore, StoredPasskey } from '../store/passkeys.js';
 import type { User } from '../store/users.js';
@@ -29,6 +27,16 @@ export type Ceremony = 'sign-in' | 'second-factor' | 'enrol' | 'enrol-in-sign-in
 type Enrolment = Extract<Ceremony, 'enrol' | 'enrol-in-sign-in'>;
 
 export type PasskeyAssertion = { passkey: StoredPasskey; isCounterRegressed: boolean; isUserVerified: boolean };
+
+/**
+ * The WebAuthn library, imported by the first passkey ceremony rather than at start-up: its helpers alone hold about
+ * 10 MB of a server's memory and take a good part of its start-up, and most servers never see a passkey. Node keeps
+ * the module once imported; an import that failed fails that request (a 500, logged) and is tried again by the next.
+ */
+async function webAuthn() {
+  const [server, helpers] = await Promise.all([import('@simplewebauthn/server'), import('@simplewebauthn/server/helpers')]);
+  return { ...server, decodeClientDataJSON: helpers.decodeClientDataJSON, isoBase64URL: helpers.isoBase64URL };
+}
 
 const hashOf = (challenge: string) => createHash('sha256').update(challenge).digest('hex');
 const bindingOf = (ceremony: Ceremony, boundTo: string) => `${ceremony}:${boundTo}`;
@@ -71,6 +79,7 @@ export function createPasskeys(deps: { store: PasskeyStore; rp: RelyingParty; ch
   /** Uses up the challenge the answer carries, if it is the outstanding one of this ceremony and binding. */
   async function consume(ceremony: Ceremony, boundTo: string, clientDataJSON: unknown): Promise<string | undefined> {
     if (typeof clientDataJSON !== 'string') return undefined;
+    const { decodeClientDataJSON } = await webAuthn();
     let challenge: string;
     try {
       challenge = decodeClientDataJSON(clientDataJSON).challenge;
@@ -86,6 +95,7 @@ export function createPasskeys(deps: { store: PasskeyStore; rp: RelyingParty; ch
 
     /** Options to create a passkey for `user` (discoverable, user verification required), bound to `boundTo`. */
     async registrationOptions(ceremony: Enrolment, boundTo: string, user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
+      const { generateRegistrationOptions } = await webAuthn();
       const existing = await store.listByAccount(user.id);
       const options = await generateRegistrationOptions({
         rpName: rp.name, rpID: rp.id, userName: user.email, userDisplayName: user.email, userID: new TextEncoder().encode(user.id),
@@ -106,6 +116,7 @@ export function createPasskeys(deps: { store: PasskeyStore; rp: RelyingParty; ch
       const response = readJson<RegistrationResponseJSON>(answer);
       const challenge = await consume(ceremony, boundTo, response?.response?.clientDataJSON);
       if (!response || !challenge) return undefined;
+      const { verifyRegistrationResponse, isoBase64URL } = await webAuthn();
       let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
       try {
         verified = await verifyRegistrationResponse({
@@ -129,6 +140,7 @@ export function createPasskeys(deps: { store: PasskeyStore; rp: RelyingParty; ch
      * verification required; as a second factor, the account's own passkeys, user verification preferred.
      */
     async authenticationOptions(ceremony: 'sign-in' | 'second-factor', interactionUid: string, accountId?: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+      const { generateAuthenticationOptions } = await webAuthn();
       const allowCredentials = accountId
         ? (await store.listByAccount(accountId)).map((passkey) => ({ id: passkey.credentialId, transports: passkey.transports as AuthenticatorTransportFuture[] }))
         : [];
@@ -148,6 +160,7 @@ export function createPasskeys(deps: { store: PasskeyStore; rp: RelyingParty; ch
       const response = readJson<AuthenticationResponseJSON>(answer);
       const challenge = await consume(ceremony, interactionUid, response?.response?.clientDataJSON);
       if (!response || !challenge || typeof response.id !== 'string') return undefined;
+      const { verifyAuthenticationResponse, isoBase64URL } = await webAuthn();
       const passkey = await store.findByCredentialId(response.id);
       if (!passkey || (accountId !== undefined && passkey.accountId !== accountId)) return undefined;
       if (ceremony === 'sign-in' && response.response.userHandle !== isoBase64URL.fromUTF8String(passkey.accountId)) return undefined;

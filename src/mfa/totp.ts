@@ -1,5 +1,4 @@
 import { Secret, TOTP } from 'otpauth';
-import QRCode from 'qrcode';
 
 /**
  * RFC 6238 as every authenticator app expects it: HMAC-SHA-1, 6 digits, 30-second steps. The secret is 160 bits
@@ -18,7 +17,9 @@ export function totpUri(secret: string, issuerName: string, accountName: string)
 }
 
 /** The QR code of `uri` as an SVG element, rendered on the server (no script, nothing loaded from elsewhere). */
-export function qrCodeSvg(uri: string): Promise<string> {
+export async function qrCodeSvg(uri: string): Promise<string> {
+  // Imported by the first enrolment rather than at start-up: only the enrolment page draws a QR code.
+  const { default: QRCode } = await import('qrcode');
   return QRCode.toString(uri, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
 }
 

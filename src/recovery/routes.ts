@@ -147,7 +147,7 @@ export function createRecoveryRoutes(deps: RecoveryRouteDeps) {
     });
     router.post('/sign-up', async (ctx) => {
       const form = fields(ctx);
-      const problem = signUp.problem(form);
+      const problem = await signUp.problem(form);
       if (problem) return page(ctx, 'sign-up', { title: 'recovery.sign_up.heading', form: { ...form, password: '' }, error: problem }, 400);
       const retryAfterSeconds = await signUp.request(form, ctx.ip);
       if (retryAfterSeconds !== undefined) return tooMany(ctx, retryAfterSeconds);

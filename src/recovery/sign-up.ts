@@ -65,7 +65,7 @@ export function createSignUp(deps: {
      * What is wrong with the form, as a message for the person (the email's and the password's reasons come from the
      * account rules, which the CLI shares), or undefined.
      */
-    problem(input: Registration): Message | undefined {
+    async problem(input: Registration): Promise<Message | undefined> {
       const email = normalizeEmail(input.email);
       const problem = emailProblem(email);
       if (problem) return { key: 'recovery.sign_up.bad_email', params: { problem } };
