@@ -37,7 +37,7 @@ describe('the modules only rare paths need', () => {
     expect(report).toEqual({
       status: 200,
       atStart: { commonPasswords: false, webAuthn: false, qrCode: false },
-      refused: 'the password is one of the most commonly used passwords; choose another',
+      refused: { key: 'account_rules.password.common' },
       challenge: 'string',
       svg: true,
       afterUse: { commonPasswords: true, webAuthn: true, qrCode: true },
