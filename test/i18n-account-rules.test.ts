@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBrowser, textOf, type Browser, type Page } from './support/browser.js';
-import { englishWordsOn } from './support/english.js';
+import { expectGerman } from './support/english.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { discoverRp, redirectUri } from './support/rp.js';
 import { startTestServer, testMailSettings, type TestServer } from './support/server.js';
@@ -29,11 +29,6 @@ afterAll(async () => {
   await smtp?.close();
 });
 
-/** The page in German, from the first word to the last: no sentence, reason or name left in English. */
-function expectGerman(page: Page) {
-  expect(/<html lang="([^"]+)"/.exec(page.html)?.[1]).toBe('de');
-  expect(englishWordsOn(page.html)).toEqual([]);
-}
 
 /** The login page of an app's authorization request with `ui_locales=de`, in a browser that prefers English. */
 async function loginAskedInGerman(): Promise<{ browser: Browser; login: Page }> {

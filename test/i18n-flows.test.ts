@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBrowser, textOf, type Browser, type Page } from './support/browser.js';
-import { englishWordsOn } from './support/english.js';
+import { englishWordsOn, expectGerman } from './support/english.js';
 import { createClient, createUser, password } from './support/fixtures.js';
 import { discoverRp, signIn } from './support/rp.js';
 import { startTestServer, testMailSettings, type TestServer } from './support/server.js';
@@ -23,13 +23,7 @@ afterAll(async () => {
   await smtp?.close();
 });
 
-/** Every page and mail of a German walk through a flow: German from the first word to the last. */
-function expectGerman(...pages: Page[]) {
-  for (const page of pages) {
-    expect(/<html lang="([^"]+)"/.exec(page.html)?.[1], page.url).toBe('de');
-    expect(englishWordsOn(page.html), page.url).toEqual([]);
-  }
-}
+/** Every mail of a German walk through a flow: German from the first word to the last. */
 function expectGermanMail(mail: ReceivedMail) {
   expect(englishWordsOn(String(mail.html)), mail.subject).toEqual([]);
   expect(englishWordsOn(`<body>${mail.text}</body>`), mail.subject).toEqual([]);

@@ -1,4 +1,6 @@
 import { parse } from 'node-html-parser';
+import { expect } from 'vitest';
+import type { Page } from './browser.js';
 
 /**
  * Words of an English sentence that German never uses, in any case. A German page holding one of them shows English
@@ -24,4 +26,12 @@ export function englishWordsOn(html: string): string[] {
   // A link's random token may hold "to" or "on" between its digits.
   const words = `${title} ${body.text}`.replace(/https?:\/\/\S+/g, ' ').match(/\p{L}+/gu) ?? [];
   return words.filter((word) => englishOnly.has(word.toLowerCase()));
+}
+
+/** Every page given is in German from the first word to the last: no sentence, reason or name left in English. */
+export function expectGerman(...pages: Page[]) {
+  for (const page of pages) {
+    expect(/<html lang="([^"]+)"/.exec(page.html)?.[1], page.url).toBe('de');
+    expect(englishWordsOn(page.html), page.url).toEqual([]);
+  }
 }
