@@ -4,11 +4,19 @@ import http from 'node:http';
 /**
  * The browser side of the flows the benchmark needs, kept lean so the load generator costs little next to the
  * server: node:http on kept-alive connections (fetch cost about 1 ms of CPU per request, a sixth of a sign-in's
- * CPU on the server's own machine), manual redirects, a cookie map, and the hidden fields of Latchkey's own forms.
+ * CPU on the server's own machine), manual redirects, a cookie map per origin (a federated sign-in visits two
+ * Latchkeys, whose cookies have the same names), and the hidden fields of Latchkey's own forms.
  */
-export type Session = { cookies: Map<string, string> };
+export type Session = { cookies: Map<string, Map<string, string>> };
 
 export const newSession = (): Session => ({ cookies: new Map() });
+
+function cookiesOf(session: Session, url: string): Map<string, string> {
+  const { origin } = new URL(url);
+  let cookies = session.cookies.get(origin);
+  if (!cookies) session.cookies.set(origin, cookies = new Map());
+  return cookies;
+}
 
 // Idle sockets are dropped after 4 s, before Node's server closes them (5 s), so no request races a closing socket.
 const agent = new http.Agent({ keepAlive: true, timeout: 4000 });
@@ -16,23 +24,24 @@ const agent = new http.Agent({ keepAlive: true, timeout: 4000 });
 type Reply = { status: number; location: string | undefined; body: string };
 type Post = { form: Record<string, string> };
 
-function cookieHeader(session: Session): string {
-  return [...session.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+function cookieHeader(session: Session, url: string): string {
+  return [...cookiesOf(session, url)].map(([name, value]) => `${name}=${value}`).join('; ');
 }
 
 function send(session: Session, url: string, post?: Post): Promise<Reply> {
   const body = post && new URLSearchParams(post.form).toString();
-  const headers: http.OutgoingHttpHeaders = { cookie: cookieHeader(session) };
+  const headers: http.OutgoingHttpHeaders = { cookie: cookieHeader(session, url) };
   if (body !== undefined) {
     headers['content-type'] = 'application/x-www-form-urlencoded';
     headers['content-length'] = Buffer.byteLength(body);
   }
   return new Promise((resolve, reject) => {
     const request = http.request(url, { method: post ? 'POST' : 'GET', headers, agent }, (response) => {
+      const cookies = cookiesOf(session, url);
       for (const line of response.headers['set-cookie'] ?? []) {
         const [pair] = line.split(';');
         const index = pair.indexOf('=');
-        session.cookies.set(pair.slice(0, index), pair.slice(index + 1));
+        cookies.set(pair.slice(0, index), pair.slice(index + 1));
       }
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -104,19 +113,47 @@ function codeFrom(callbackUrl: string, state: string): string {
   return params.get('code')!;
 }
 
-/** The whole browser-less sign-in: authorize → login form (argon2id) → consent when shown → code at the callback. */
-export async function signIn(session: Session, request: AuthorizationRequest, email: string, password: string): Promise<Code> {
+/** Who signs in, and how: a password, then an authenticator code when asked, or first through a connection's button. */
+export type Credentials = {
+  email: string;
+  password: string;
+  /** The connection whose button is pressed on Latchkey's login page: the password is then typed at the upstream. */
+  connection?: string;
+  /** The authenticator app's current code, computed when the code page is shown. */
+  totpCode?: () => string;
+};
+
+/**
+ * The whole browser-less sign-in: authorize → (a connection's button → the upstream's authorize) → login form
+ * (argon2id) → the code page when shown → consent when shown (at each provider) → code at the callback.
+ */
+export async function signIn(session: Session, request: AuthorizationRequest, credentials: Credentials): Promise<Code> {
   const { url, codeVerifier, state } = authorizationUrl(request);
+  const { email, password, connection, totpCode } = credentials;
   let step = await follow(session, url, request.redirectUri);
-  if (step.html?.includes('name="password"')) {
-    step = await follow(session, formAction(step.html, '/login', step.url), request.redirectUri,
-      { form: { csrf: hiddenField(step.html, 'csrf'), email, password } });
+  let isConnectionChosen = connection === undefined;
+  let isCodeGiven = totpCode === undefined;
+  // Every page of a sign-in is one of these forms; more pages than forms to fill means the flow went in circles.
+  for (let pages = 0; step.html !== undefined; pages++) {
+    const { html } = step;
+    if (pages > 5) throw new Error(`sign-in stopped at ${step.url}: ${html.slice(0, 300)}`);
+    const submit = (suffix: string, fields: Record<string, string> = {}) =>
+      follow(session, formAction(html, suffix, step.url), request.redirectUri, { form: { csrf: hiddenField(html, 'csrf'), ...fields } });
+    if (!isConnectionChosen) {
+      step = await submit(`/federated/${connection}`);
+      isConnectionChosen = true;
+    } else if (html.includes('name="password"')) {
+      step = await submit('/login', { email, password });
+    } else if (totpCode && html.includes('/mfa"')) {
+      step = await submit('/mfa', { code: totpCode() });
+      isCodeGiven = true;
+    } else if (html.includes('/confirm"')) {
+      step = await submit('/confirm');
+    } else {
+      throw new Error(`sign-in stopped at ${step.url}: ${html.slice(0, 300)}`);
+    }
   }
-  if (step.html?.includes('/confirm"')) {
-    step = await follow(session, formAction(step.html, '/confirm', step.url), request.redirectUri,
-      { form: { csrf: hiddenField(step.html, 'csrf') } });
-  }
-  if (step.html !== undefined) throw new Error(`sign-in stopped at ${step.url}: ${step.html.slice(0, 300)}`);
+  if (!isCodeGiven) throw new Error(`${email} signed in without being asked for an authenticator code`);
   return { code: codeFrom(step.url, state), codeVerifier };
 }
 

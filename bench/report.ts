@@ -1,4 +1,4 @@
-import type { CeilingName, PendingScenario, ScenarioResult, Timing } from './scenarios.js';
+import type { CeilingName, ScenarioResult, Timing } from './scenarios.js';
 import type { TargetCheck } from './targets.js';
 
 /** Each ceiling's rate (per second), and in `cpuSeconds` the CPU one of its operations costs. */
@@ -13,7 +13,7 @@ export type RunResult = {
   isProduction: boolean;
   startupMs: number;
   idleRssBytes: number;
-  scenarios: Array<ScenarioResult | PendingScenario>;
+  scenarios: ScenarioResult[];
 };
 
 export type BenchReport = {
@@ -26,8 +26,6 @@ export type BenchReport = {
   ceilingsAtEnd: Ceilings | null;
   runs: RunResult[];
 };
-
-export const isMeasured = (scenario: ScenarioResult | PendingScenario): scenario is ScenarioResult => !('pending' in scenario);
 
 /** A ceiling that moved more than this between the start and the end of a run marks the run as disturbed. */
 const ceilingDriftLimit = 0.15;
@@ -77,14 +75,22 @@ function ratioCells(scenario: ScenarioResult, ceilings: Ceilings): string {
   return `${[...shares, ...(perHash === null ? [] : [`CPU ${round(perHash, 2)} × one hash`])].join(' · ')} | ${cpu.length > 0 ? cpu.join(' · ') : '–'}`;
 }
 
+// A federated sign-in runs on two Latchkeys: its CPU is their sum (judged against the one hash, at the upstream),
+// shown with each one's part; its memory is each one's peak.
+const cpuCell = (s: ScenarioResult) => {
+  if (s.cpuSecondsPer1000 === null) return '–';
+  const upstream = s.upstream?.cpuSecondsPer1000;
+  return upstream == null ? round(s.cpuSecondsPer1000, 2)
+    : `${round(s.cpuSecondsPer1000, 2)} (Latchkey ${round(s.cpuSecondsPer1000 - upstream, 2)} + upstream ${round(upstream, 2)})`;
+};
+const rssCell = (s: ScenarioResult) => (s.upstream ? `${megabytes(s.peakRssBytes)} (upstream ${megabytes(s.upstream.peakRssBytes)})` : megabytes(s.peakRssBytes));
+
 function runTable(run: RunResult, ceilings: Ceilings): string[] {
   return [
     '| Scenario | req/s | p50 ms | p99 ms | failures | CPU s / 1000 req | peak RSS MB | ratio to ceilings (req/s) | ratio by CPU per request |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
-    ...run.scenarios.map((s) => (isMeasured(s)
-      ? `| ${s.name} | ${round(s.requestsPerSecond)} | ${round(s.latencyP50Ms, 1)} | ${round(s.latencyP99Ms, 1)} | ${s.failures} | ` +
-        `${s.cpuSecondsPer1000 === null ? '–' : round(s.cpuSecondsPer1000, 2)} | ${megabytes(s.peakRssBytes)} | ${ratioCells(s, ceilings)} |`
-      : `| ${s.name} | ${s.pending} | | | | | | | |`)),
+    ...run.scenarios.map((s) => `| ${s.name} | ${round(s.requestsPerSecond)} | ${round(s.latencyP50Ms, 1)} | ${round(s.latencyP99Ms, 1)} | ${s.failures} | ` +
+      `${cpuCell(s)} | ${rssCell(s)} | ${ratioCells(s, ceilings)} |`),
   ];
 }
 
@@ -123,10 +129,10 @@ export function renderMarkdown(report: BenchReport, targets: TargetCheck[] = [])
   if (full.length > 1) {
     const [first] = full;
     lines.push('', '## Side by side (req/s)', '', `| Scenario | ${full.map((run) => run.label).join(' | ')} |`, `| --- | ${full.map(() => '---:').join(' | ')} |`,
-      ...first.scenarios.filter(isMeasured).map((scenario) => {
+      ...first.scenarios.map((scenario) => {
         const cells = full.map((run) => {
           const other = run.scenarios.find((candidate) => candidate.name === scenario.name);
-          return other && isMeasured(other) ? round(other.requestsPerSecond) : '–';
+          return other ? round(other.requestsPerSecond) : '–';
         });
         return `| ${scenario.name} | ${cells.join(' | ')} |`;
       }));

@@ -1,7 +1,7 @@
-import { runCli } from '../src/cli/main.js';
+import { cli } from './cli.js';
 import { authorizeSilently, inParallel, newSession, signIn, type AuthorizationRequest, type Code } from './flows.js';
 import { runLoad, type LoadResult } from './load.js';
-import { watchTree } from './process-stats.js';
+import { createTotpUsers, measureSignIns, type UpstreamUsage } from './sign-ins.js';
 
 export type Timing = {
   warmupSeconds: number;
@@ -24,48 +24,45 @@ export type ScenarioResult = LoadResult & {
   ceilings: CeilingName[];
   /** How many of the ceiling's operations one request costs (an ID token and a JWT access token: 2 signatures). */
   ceilingOpsPerRequest: number;
+  /** A federated sign-in's upstream Latchkey: its part of `cpuSecondsPer1000` (which is the sum) and its memory. */
+  upstream?: UpstreamUsage;
 };
 
-/** A scenario whose capability is not built yet: reported, so it is not forgotten, and measured once it is. */
 /** Whether `--only` (a text, or comma-separated texts, any of which the name contains) leaves this scenario in. */
 export function isWanted(only: string | undefined, name: string): boolean {
   return !only || only.split(',').some((text) => name.includes(text));
 }
 
-export type PendingScenario = { name: string; pending: string };
+/** The federated sign-in's name: run.ts starts the upstream Latchkey only when `--only` leaves this scenario in. */
+export const federatedSignInName = 'sign-in, federated (upstream Latchkey → consent → code)';
 
-/**
- * Sign-in paths being built on other branches. Each is held to the same target as the password sign-in (server CPU
- * per sign-in against one argon2id hash). To measure one: write its flow in flows.ts (as `signIn` is), run it with
- * `measureSignIns` below like the password sign-in, and take its line out of this list.
- */
-const pendingSignIns: PendingScenario[] = [
-  { name: 'sign-in, federated (upstream provider → Latchkey)', pending: 'not available yet' },
-  { name: 'sign-in with a TOTP second factor', pending: 'not available yet' },
-];
+/** A second Latchkey, the upstream provider of the federated sign-in: its origin, processes and CLI environment. */
+export type Upstream = { target: Target; env: Record<string, string> };
 
 const password = 'bench passphrase that is long enough';
 const audience = 'https://api.bench.example';
 
 type Fixture = {
   target: Target;
+  env: Record<string, string>;
+  runId: string;
   serviceAuth: string;
   appAuth: string;
   app: AuthorizationRequest;
   consentApp: AuthorizationRequest;
   emails: string[];
+  /** The connection to the upstream and the people who sign in there (as many as sign in at once). */
+  federation?: { pids: number[]; connection: string; emails: string[] };
 };
 
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
-async function cli(env: Record<string, string>, ...argv: string[]): Promise<void> {
-  const errors: string[] = [];
-  const code = await runCli(argv, env, { stdout: () => {}, stderr: (line) => errors.push(line) });
-  if (code !== 0) throw new Error(`latchkey ${argv.slice(0, 2).join(' ')} failed: ${errors.join(' ')}`);
-}
-
-/** Registers an API, three clients and the users through the CLI, as an operator would. */
-export async function prepare(target: Target, env: Record<string, string>, runId: string, users: number): Promise<Fixture> {
+/**
+ * Registers an API, three clients and the users through the CLI, as an operator would; with an upstream, Latchkey as
+ * a client there (skipping consent, as docs/federation.md suggests for another Latchkey), its users, and the
+ * connection to it here.
+ */
+export async function prepare(target: Target, env: Record<string, string>, runId: string, users: number, upstream?: Upstream): Promise<Fixture> {
   const redirectUri = 'http://127.0.0.1:9/callback';
   const secret = `bench-secret-${runId}-0123456789abcdefghij`;
   await cli(env, 'apis', 'create', '--audience', audience, '--scopes', 'read write').catch(() => {}); // kept across runs on one PostgreSQL
@@ -79,14 +76,37 @@ export async function prepare(target: Target, env: Record<string, string>, runId
   for (const email of emails) await cli(env, 'users', 'create', '--email', email, '--password', password, '--given-name', 'Bench', '--family-name', 'User');
   const scope = 'openid email profile';
   const { origin } = target;
+  const consentApp = { origin, clientId: `consent-${runId}`, redirectUri, scope };
   return {
     target,
+    env,
+    runId,
     serviceAuth: basic(`service-${runId}`, secret),
     appAuth: basic(`app-${runId}`, secret),
     app: { origin, clientId: `app-${runId}`, redirectUri, scope },
-    consentApp: { origin, clientId: `consent-${runId}`, redirectUri, scope },
+    consentApp,
     emails,
+    ...(upstream ? { federation: await connectUpstream(env, runId, users, upstream, consentApp) } : {}),
   };
+}
+
+/**
+ * Registers Latchkey at the upstream and the connection to it here, and the upstream's people; each signs in once,
+ * one after the other, so the measured sign-ins are those of people already linked (as the password sign-in's users
+ * already exist). Their first sign-ins at once time out on SQLite: creating the account inside its transaction also
+ * reads outside it (the look-alike check), and eight such transactions hold every pooled connection.
+ */
+async function connectUpstream(env: Record<string, string>, runId: string, users: number, upstream: Upstream, app: AuthorizationRequest) {
+  const connection = `upstream-${runId}`;
+  const clientId = `latchkey-${runId}`;
+  const secret = `bench-upstream-secret-${runId}-0123456789`;
+  await cli(upstream.env, 'clients', 'create', '--client-id', clientId, '--client-secret', secret,
+    '--redirect-uri', `${app.origin}/connections/${connection}/callback`, '--skip-consent', '--name', 'Latchkey');
+  const emails = Array.from({ length: users }, (_, i) => `bench-upstream-${i}-${runId}@example.com`);
+  for (const email of emails) await cli(upstream.env, 'users', 'create', '--email', email, '--password', password, '--given-name', 'Bench', '--family-name', 'Upstream');
+  await cli(env, 'connections', 'create', '--id', connection, '--issuer', upstream.target.origin, '--client-id', clientId, '--client-secret', secret, '--name', 'Upstream');
+  for (const email of emails) await signIn(newSession(), app, { email, password, connection });
+  return { pids: upstream.target.pids, connection, emails };
 }
 
 type Tokens = { access_token: string; refresh_token?: string; id_token?: string };
@@ -123,12 +143,12 @@ export async function runDocumentScenarios(target: Target, timing: Timing, log: 
   return results;
 }
 
-export async function runScenarios(fixture: Fixture, timing: Timing, log: (line: string) => void): Promise<Array<ScenarioResult | PendingScenario>> {
+export async function runScenarios(fixture: Fixture, timing: Timing, log: (line: string) => void): Promise<ScenarioResult[]> {
   const { origin, pids: pid } = fixture.target;
   const connections = timing.connections;
-  const results: Array<ScenarioResult | PendingScenario> = await runDocumentScenarios(fixture.target, timing, log);
+  const results: ScenarioResult[] = await runDocumentScenarios(fixture.target, timing, log);
   /** Runs one scenario unless --only leaves it out. */
-  async function scenario(name: string, ceiling: CeilingName, ceilingOpsPerRequest: number, measure: () => Promise<LoadResult>) {
+  async function scenario(name: string, ceiling: CeilingName, ceilingOpsPerRequest: number, measure: () => Promise<LoadResult & { upstream?: UpstreamUsage }>) {
     if (!isWanted(timing.only, name)) return;
     const result = await measure();
     results.push({ name, ceilings: [ceiling], ceilingOpsPerRequest, ...result });
@@ -138,7 +158,7 @@ export async function runScenarios(fixture: Fixture, timing: Timing, log: (line:
   // The app's user signs in once; from then on /auth answers with a code straight away (SSO, grant already given).
   const session = newSession();
   const apiRequest: AuthorizationRequest = { ...fixture.app, scope: `${fixture.app.scope} read write`, resource: audience };
-  await signIn(session, apiRequest, fixture.emails[0], password);
+  await signIn(session, apiRequest, { email: fixture.emails[0], password });
   const mintCodes = (count: number, request: AuthorizationRequest) => inParallel(count, 16, () => authorizeSilently(session, request));
   const tokensFor = (count: number, request: AuthorizationRequest) =>
     inParallel(count, 8, async () => redeem(fixture, request, (await mintCodes(1, request))[0]));
@@ -212,44 +232,49 @@ export async function runScenarios(fixture: Fixture, timing: Timing, log: (line:
     return { ...result, failures: result.failures + inactive };
   });
 
-  await scenario('sign-in (authorize → login → consent → code)', 'argon2', 1, async () => {
-    await measureSignIns(fixture, { ...timing, durationSeconds: timing.warmupSeconds });
-    return measureSignIns(fixture, timing);
-  });
-  results.push(...pendingSignIns.filter((pending) => isWanted(timing.only, pending.name)));
-  return results;
-}
-
-/** Fresh browsers signing in for the duration, `signInConcurrency` at a time; every one hashes a password. */
-async function measureSignIns(fixture: Fixture, timing: Timing): Promise<LoadResult> {
-  const watch = watchTree(fixture.target.pids);
-  const latencies: number[] = [];
-  let failures = 0;
-  const started = performance.now();
-  const deadline = started + timing.durationSeconds * 1000;
-  await Promise.all(Array.from({ length: timing.signInConcurrency }, async (_, worker) => {
-    while (performance.now() < deadline) {
-      const begun = performance.now();
-      try {
-        await signIn(newSession(), fixture.consentApp, fixture.emails[worker % fixture.emails.length], password);
-        latencies.push(performance.now() - begun);
-      } catch {
-        failures += 1;
-      }
-    }
-  }));
-  const durationSeconds = (performance.now() - started) / 1000;
-  const usage = watch.stop();
-  latencies.sort((a, b) => a - b);
-  const percentile = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
-  return {
-    requests: latencies.length,
-    requestsPerSecond: latencies.length / durationSeconds,
-    latencyP50Ms: percentile(0.5),
-    latencyP99Ms: percentile(0.99),
-    failures,
-    cpuSecondsPer1000: latencies.length ? (usage.cpuSeconds / latencies.length) * 1000 : null,
-    peakRssBytes: usage.peakRssBytes,
-    durationSeconds,
+  const signInProcesses: { pids: number[]; upstreamPids?: number[] } = { pids: fixture.target.pids };
+  const concurrency = timing.signInConcurrency;
+  /** The warm-up and the measured run of a sign-in scenario, with the same sign-in. */
+  const warmThenMeasureSignIns = async (signInOnce: (worker: number) => Promise<boolean>, processes = signInProcesses) => {
+    await measureSignIns(processes, { durationSeconds: timing.warmupSeconds, concurrency }, signInOnce);
+    return measureSignIns(processes, { durationSeconds: timing.durationSeconds, concurrency }, signInOnce);
   };
+
+  await scenario('sign-in (authorize → login → consent → code)', 'argon2', 1, () => warmThenMeasureSignIns(async (worker) => {
+    await signIn(newSession(), fixture.consentApp, { email: fixture.emails[worker % fixture.emails.length], password });
+    return true;
+  }));
+
+  // A code is accepted once per user and 30-second step: the pool is sized from the warm-up's rate so that every
+  // measured sign-in has a user whose current code is unused (a run that outpaces it ends early, never fails).
+  await scenario('sign-in with a TOTP second factor (login → code → consent → code)', 'argon2', 1, async () => {
+    const totpUsers = createTotpUsers(fixture.env, { runId: fixture.runId, password });
+    const signInOnce = async () => {
+      const user = totpUsers.take();
+      if (!user) return false;
+      try {
+        await signIn(newSession(), fixture.consentApp, { email: user.email, password, totpCode: user.totpCode });
+        return true;
+      } finally {
+        user.release();
+      }
+    };
+    // The warm-up's pool allows 40 sign-ins a second, more than this machine has reached; the measured run's is sized
+    // from the warm-up's rate with a quarter to spare, for at most one step (each new step frees every user again).
+    await totpUsers.grow(concurrency + Math.ceil(timing.warmupSeconds * 40));
+    const warmup = await measureSignIns(signInProcesses, { durationSeconds: timing.warmupSeconds, concurrency }, signInOnce);
+    const secondsUntilReuse = Math.min(timing.durationSeconds, 30);
+    await totpUsers.grow(Math.min(2000, concurrency + Math.ceil(warmup.requestsPerSecond * secondsUntilReuse * 1.25)));
+    return measureSignIns(signInProcesses, { durationSeconds: timing.durationSeconds, concurrency }, signInOnce);
+  });
+
+  const { federation } = fixture;
+  if (federation) {
+    await scenario(federatedSignInName, 'argon2', 1, () => warmThenMeasureSignIns(async (worker) => {
+      const credentials = { email: federation.emails[worker % federation.emails.length], password, connection: federation.connection };
+      await signIn(newSession(), fixture.consentApp, credentials);
+      return true;
+    }, { ...signInProcesses, upstreamPids: federation.pids }));
+  }
+  return results;
 }
