@@ -86,3 +86,18 @@ describe('accounts under concurrency', () => {
     expect((await server.services.accounts.list()).filter((user) => user.email === email)).toHaveLength(1);
   });
 });
+
+describe('accounts created inside transactions', () => {
+  it('creates more accounts at once than the pool has connections, each in its own transaction (federated first sign-ins, sign-ups)', async () => {
+    // Each transaction holds a pooled connection; a check that asks the pool for a second one while it is held
+    // waits for connections that only the waiting transactions can give back (it timed out with 503s everywhere).
+    const stamp = Date.now();
+    const created = await Promise.all(Array.from({ length: 24 }, (_, index) => server.services.transactions.run(
+      (trx) => server.services.accounts.create({ email: `burst${index}-${stamp}@example.com`, givenName: 'Burst' }, trx),
+    )));
+    expect(new Set(created.map((user) => user.id)).size).toBe(24);
+    // A look-alike in the same burst still loses, inside its transaction.
+    const lookAlike = server.services.transactions.run((trx) => server.services.accounts.create({ email: `burst0-${stamp}@ex\u0430mple.com` }, trx));
+    await expect(lookAlike).rejects.toBeInstanceOf(AccountError);
+  }, 60_000);
+});

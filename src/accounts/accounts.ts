@@ -84,8 +84,8 @@ export function createAccounts(deps: {
    * "ace@example.com") is refused rather than warned about: an identity server that lets one person be mistaken for
    * another on a consent page, in an audit trail or in an app's user list has lost its point.
    */
-  async function refuseLookAlike(email: string, skeleton: string): Promise<void> {
-    const existing = await users.findBySkeleton(skeleton);
+  async function refuseLookAlike(email: string, skeleton: string, trx?: Transaction): Promise<void> {
+    const existing = await users.findBySkeleton(skeleton, trx);
     if (existing && existing.email !== email) {
       throw new AccountError({ key: 'account_rules.email.look_alike', params: { email, existing: existing.email } });
     }
@@ -154,7 +154,7 @@ export function createAccounts(deps: {
       const skeleton = emailSkeleton(email);
       if (input.password !== undefined) await checkPassword(input.password);
       const profile = checkProfile(input);
-      await refuseLookAlike(email, skeleton);
+      await refuseLookAlike(email, skeleton, trx);
       const timestamp = now();
       const user: User = {
         id: randomUUID(),
@@ -175,8 +175,10 @@ export function createAccounts(deps: {
       try {
         await users.insert(user, trx);
       } catch (error) {
-        // The skeleton is unique too: a look-alike created at the same moment loses here, and says so.
+        // The skeleton is unique too: a look-alike created at the same moment loses here, and says so. Inside a
+        // transaction (aborted by the failed insert on PostgreSQL) without asking who holds it.
         if (!(error instanceof DuplicateEmailError)) throw error;
+        if (trx) throw new AccountError({ key: 'account_rules.email.held_or_imitated', params: { email } });
         await refuseLookAlike(email, skeleton);
         throw new AccountError({ key: 'account_rules.email.taken', params: { email } });
       }

@@ -11,8 +11,15 @@ export type Binding = string | number | boolean | null;
  * once per connection of its own pool, postgresStatements below runs them through knex.raw.
  */
 export type PreparedStatements = {
-  /** The rows of a SELECT, or of a statement with RETURNING. */
-  rows<Row>(sql: string, bindings: Binding[]): Promise<Row[]>;
+  /**
+   * The rows of a SELECT, or of a statement with RETURNING. `within`: a transaction the caller holds while it reads.
+   * PostgreSQL runs the statement in it: these statements share knex's pool, and a transaction that asks the pool
+   * for a second connection while it holds one waits for ever once every connection is held that way. SQLite runs
+   * it on its own handles as always (never knex's pool; and a read inside SQLite's deferred transaction would make
+   * that transaction's later write fail with SQLITE_BUSY instead of waiting for the lock): it reads what is
+   * committed, not the transaction's own writes.
+   */
+  rows<Row>(sql: string, bindings: Binding[], within?: Knex.Transaction): Promise<Row[]>;
   /** Runs an INSERT, UPDATE or DELETE and returns how many rows it changed. */
   run(sql: string, bindings: Binding[]): Promise<number>;
   /**
@@ -32,7 +39,7 @@ export function rowByColumn(table: string, column: string): { one: string; many:
 
 /** PostgreSQL: knex.raw turns `?` into `$n`; the server plans each statement. */
 export function postgresStatements(knex: Knex): PreparedStatements {
-  const rows = async <Row>(sql: string, bindings: Binding[]) => (await knex.raw(sql, bindings as Knex.RawBinding[])).rows as Row[];
+  const rows = async <Row>(sql: string, bindings: Binding[], within?: Knex.Transaction) => (await (within ?? knex).raw(sql, bindings as Knex.RawBinding[])).rows as Row[];
   return {
     rows,
     async run(sql, bindings) {

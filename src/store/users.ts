@@ -108,10 +108,10 @@ export function createUserStore(database: Database) {
       const [row] = await statements.rows<UserRow>('select * from users where email = ?', [email]);
       return row && fromRow(row);
     },
-    /** The user whose email has this look-alike key (`emailSkeleton` of a normalised email). */
-    async findBySkeleton(skeleton: string): Promise<User | undefined> {
+    /** The user whose email has this look-alike key (`emailSkeleton` of a normalised email); `trx`: see statements.rows. */
+    async findBySkeleton(skeleton: string, trx?: Transaction): Promise<User | undefined> {
       if (!isStorableText(skeleton)) return undefined;
-      const [row] = await statements.rows<UserRow>('select * from users where email_skeleton = ?', [skeleton]);
+      const [row] = await statements.rows<UserRow>('select * from users where email_skeleton = ?', [skeleton], trx);
       return row && fromRow(row);
     },
     async list(): Promise<User[]> {
